@@ -1,0 +1,211 @@
+"""The ``plantllm`` command line: a thin layer over the library.
+
+Every command is file-in/file-out and calls one library function with the same
+arguments. User errors (``PlantLLMError``) become one red line and exit status 2;
+``plantllm --debug ...`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from . import __version__
+from . import console as con
+from .errors import PlantLLMError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Plant DNA language models: species -> datasets -> model -> training -> applications.")
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"plantllm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+# ------------------------------------------------------------------ species
+species_app = typer.Typer(no_args_is_help=True, help="Species cards: list, show, init, validate.")
+app.add_typer(species_app, name="species")
+
+FastaOpt = typer.Option(None, "--fasta", help="FASTA to use instead of the card's.")
+GffOpt = typer.Option(None, "--gff", help="GFF3/GTF to use instead of the card's.")
+RepOpt = typer.Option(None, "--repeats", help="Repeat annotation to use instead of the card's.")
+RepSrcOpt = typer.Option(None, "--repeat-source", help="soft_mask, rmsk_out, rmsk_table, te_gff, bed or none.")
+
+
+@species_app.command("list")
+def species_list() -> None:
+    """List the species cards plantllm knows (shipped, ./species, $PLANTLLM_SPECIES_PATH)."""
+    from .species import available, load_card
+
+    t = Table("name", "species", "assembly", "ploidy", "chromosomes", "card")
+    for name, path in available().items():
+        c = load_card(path)
+        t.add_row(name, c.scientific_name, c.assembly, str(c.ploidy),
+                  f"{len(c.nuclear)} + {len(c.organelles)} org.", str(path))
+    con.out.print(t)
+
+
+@species_app.command("show")
+def species_show(
+    name: str = typer.Argument(..., help="Card name or path."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt, repeats: Optional[Path] = RepOpt,
+    repeat_source: Optional[str] = RepSrcOpt,
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the summary as JSON."),
+) -> None:
+    """Summarize an assembly: sequences, N / soft-masked / GC, genes, repeats, subgenomes."""
+    from .assembly import Assembly, summarize
+
+    asm = Assembly(name, fasta=fasta, gff=gff, repeats=repeats, repeat_source=repeat_source)
+    with con.status(f"reading {asm.card.name} ({asm.card.assembly})"):
+        s = summarize(asm)
+    c = s.card
+    con.out.print(f"[bold]{c.scientific_name or c.name}[/] {c.assembly} {c.accession}  ploidy {c.ploidy}  "
+                  f"card {c.source}")
+    t = Table("chromosome", "in FASTA", "length", "N %", "soft-masked %", "GC %", "repeats %", "subgenome", "type")
+    for q in s.sequences:
+        t.add_row(q.name, q.file_name, f"{q.length:,}", f"{100 * q.n_fraction:.2f}",
+                  f"{100 * q.soft_masked_fraction:.1f}", f"{100 * q.gc:.1f}",
+                  f"{100 * s.repeat_bp.get(q.name, 0) / q.length:.1f}", q.subgenome or "-", q.organelle or "nuclear")
+    con.out.print(t)
+    if s.counts:
+        con.out.print("annotation: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in s.counts.items()))
+    con.out.print(f"repeats ({asm.card.repeats.source}): {sum(s.repeat_bp.values()):,} bp")
+    if s.subgenome_bp:
+        con.out.print("subgenomes: " + ", ".join(f"{k} {v:,} bp" for k, v in s.subgenome_bp.items()))
+    if json_out:
+        from .io import atomic_write
+
+        with atomic_write(json_out) as fh:
+            json.dump({"species": c.name, "assembly": c.assembly, "sequences": [q.__dict__ for q in s.sequences],
+                       "repeat_bp": s.repeat_bp, "annotation": s.counts, "subgenome_bp": s.subgenome_bp},
+                      fh, indent=2)
+
+
+@species_app.command("validate")
+def species_validate(
+    card: str = typer.Argument(..., help="Card name or path."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt, repeats: Optional[Path] = RepOpt,
+    repeat_source: Optional[str] = RepSrcOpt,
+) -> None:
+    """Check a card and its files: keys, aliases, chromosome names and lengths, GFF, repeats."""
+    from .assembly import Assembly, validate
+
+    asm = Assembly(card, fasta=fasta, gff=gff, repeats=repeats, repeat_source=repeat_source)
+    with con.status(f"validating {asm.card.name}"):
+        v = validate(asm)
+    for w in v.warnings:
+        con.warn(w)
+    for e in v.errors:
+        con.error(e)
+    if not v.ok:
+        raise typer.Exit(2)
+    con.info(f"[green]ok[/]: {asm.card.name} ({asm.card.assembly}) card and files agree")
+
+
+@species_app.command("init")
+def species_init(
+    name: str = typer.Argument(..., help="Name of the new species card (e.g. solanum_tuberosum)."),
+    fasta: Path = typer.Option(..., "--fasta", help="The assembly FASTA (plain, gzip or bgzip)."),
+    gff: Optional[Path] = typer.Option(None, "--gff", help="Its GFF3/GTF annotation."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Card path (default species/NAME.yaml)."),
+    assembly: Optional[str] = typer.Option(None, "--assembly", help="Assembly name."),
+    ploidy: int = typer.Option(2, "--ploidy"),
+    repeats: Optional[Path] = RepOpt, repeat_source: Optional[str] = RepSrcOpt,
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing card."),
+) -> None:
+    """Write a new card from a lab's FASTA (and GFF, repeats): names and lengths filled in."""
+    from .assembly import init_card
+
+    dest = out or Path("species") / f"{name}.yaml"
+    if dest.exists() and not force:
+        raise PlantLLMError(f"{dest} exists", fix="pass --force to overwrite or choose --out")
+    with con.status(f"reading {fasta}"):
+        path = init_card(name, fasta, dest, gff=gff, assembly=assembly, ploidy=ploidy, repeats=repeats,
+                         repeat_source=repeat_source)
+    con.info(f"wrote {path}; check it with: plantllm species validate {path}")
+
+
+# ------------------------------------------------------------------ later stages
+def _planned(group: str, issue: int, what: str) -> typer.Typer:
+    sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
+
+    @sub.callback()
+    def _not_yet(ctx: typer.Context) -> None:
+        if ctx.invoked_subcommand is None:
+            con.error(f"'plantllm {group}' is not available in plantllm {__version__} yet (issue #{issue}): {what}")
+            raise typer.Exit(2)
+
+    app.add_typer(sub, name=group)
+    return sub
+
+
+_planned("data", 6, "build pretraining corpora and promoter, motif and variant datasets")
+_planned("tokenizer", 7, "train and inspect single-nucleotide, k-mer and BPE tokenizers")
+_planned("pretrain", 8, "continued pretraining with DeepSpeed")
+_planned("finetune", 8, "fine-tuning for promoter, motif and variant tasks")
+_planned("predict", 9, "genome-wide promoter prediction")
+_planned("motifs", 10, "motif discovery from a trained model")
+_planned("variants", 11, "score and rank variants from a VCF")
+_planned("bench", 12, "benchmarks against baselines and peers")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("plantllm-demo"), "--out", "-o", help="Output folder (kept for reuse)."),
+    quick: bool = typer.Option(False, "--quick", help="A few-minute version."),
+) -> None:
+    """Run the end-to-end demo on the built-in real Arabidopsis TAIR10 chr1."""
+    from .demo import run_demo
+
+    report = run_demo(out, quick=quick)
+    con.info(f"[green]demo finished[/]: open {report}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (tests call it in-process)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("PLANTLLM_DEBUG") == "1"
+    try:
+        app(args=args, prog_name="plantllm", standalone_mode=False)
+        return 0
+    except typer.Exit as e:
+        return e.exit_code
+    except PlantLLMError as e:
+        if debug:
+            traceback.print_exc()
+        con.error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        con.error("interrupted; finished outputs are kept, unfinished ones were not written")
+        return 130
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
