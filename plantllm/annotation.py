@@ -378,8 +378,12 @@ class Annotation:
         for gid, txs in by_gene.items():
             _, seqid, start, end, strand, ftype, attrs = feat[gid]
             a = json.loads(attrs)
-            locus = _first(a, "locus_tag", "gene_id") or locus_of(gid)
-            name = _first(a, "Name", "gene", "gene_name") or locus
+            name = _first(a, "Name", "gene", "gene_name")
+            locus = _first(a, "locus_tag", "gene_id")
+            if locus is None:
+                # Phytozome: ID=AT1G01010.Araport11.447;Name=AT1G01010 -- the Name is the locus.
+                locus = name if name and gid.startswith(name + ".") else locus_of(gid)
+            name = name or locus
             biotype = _first(a, "gene_biotype", "biotype", "gene_type") or (
                 "protein_coding" if any(t.coding for t in txs) else ftype)
             genes.append(Gene(gid, locus, name, self._seqid_to_canon[seqid], start - 1, end, strand, biotype,

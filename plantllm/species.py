@@ -177,7 +177,7 @@ def resolve_path(value: str | None, base: Path | None) -> Path | None:
         return Path(list(spec.submodule_search_locations)[0]) / rel
     p = Path(value).expanduser()
     if not p.is_absolute() and base is not None:
-        p = base / p
+        p = (base / p).resolve()
     return p
 
 
