@@ -1,0 +1,1 @@
+"""Task dataset builders: promoter, motif and variant datasets (see also ``plantllm.windows``)."""
