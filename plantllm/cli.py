@@ -143,6 +143,141 @@ def species_init(
     con.info(f"wrote {path}; check it with: plantllm species validate {path}")
 
 
+# ------------------------------------------------------------------ data
+data_app = typer.Typer(no_args_is_help=True, help="Build datasets: pretraining corpus, promoter, motif and variant "
+                                                  "tasks (Hugging Face datasets on disk, with a manifest).")
+app.add_typer(data_app, name="data")
+
+
+def _splitter(val_fraction: float, test_fraction: float, block_size: int, val_chroms: str, test_chroms: str,
+              seed: int, asm):
+    from .splits import Splitter
+
+    def names(s: str) -> tuple[str, ...]:
+        return tuple(asm.card.canonical(x.strip()) for x in s.split(",") if x.strip())
+
+    return Splitter(val_fraction, test_fraction, block_size, names(val_chroms), names(test_chroms), seed)
+
+
+SpeciesArg = typer.Argument(..., help="Species card name or path.")
+OutOpt = typer.Option(..., "--out", "-o", help="Output dataset folder.")
+ValFrac = typer.Option(0.1, "--val-fraction", help="Share of genome blocks held out for validation.")
+TestFrac = typer.Option(0.1, "--test-fraction", help="Share of genome blocks held out for test.")
+BlockOpt = typer.Option(1_000_000, "--block-size", help="Blocks (bp) assigned to one split as a whole.")
+ValChr = typer.Option("", "--val-chroms", help="Chromosomes held out for validation (comma separated).")
+TestChr = typer.Option("", "--test-chroms", help="Chromosomes held out for test (comma separated).")
+SeedOpt = typer.Option(0, "--seed")
+ForceOpt = typer.Option(False, "--force", help="Rebuild even when the manifest matches.")
+
+
+@data_app.command("pretrain")
+def data_pretrain(
+    species: str = SpeciesArg, out: Path = OutOpt, fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    length: int = typer.Option(512, "--length", help="Window length (bp)."),
+    stride: int = typer.Option(512, "--stride", help="Step between window starts (bp)."),
+    regions: str = typer.Option("all", "--regions", help="all, genes, promoters or intergenic."),
+    flank: int = typer.Option(1000, "--flank", help="Flank around genes/TSSs for --regions (bp)."),
+    max_n: float = typer.Option(0.1, "--max-n", help="Drop windows with more N than this fraction."),
+    rc: bool = typer.Option(False, "--rc-augment", help="Add the reverse complement of each training window."),
+    balance: str = typer.Option("none", "--balance", help="Subgenome sampling: none, equal, proportional, weights."),
+    weights: str = typer.Option("", "--subgenome-weights", help="A=1,B=2 with --balance weights."),
+    chroms: str = typer.Option("", "--chromosomes", help="Only these chromosomes (comma separated)."),
+    val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
+    val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+) -> None:
+    """Pretraining windows over nuclear chromosomes (or regions), with repeat masks and weights."""
+    from .assembly import Assembly
+    from .windows import WindowParams, build_pretrain
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    w = {}
+    for item in filter(None, weights.split(",")):
+        k, _, v = item.partition("=")
+        try:
+            w[k.strip()] = float(v)
+        except ValueError:
+            raise PlantLLMError(f"--subgenome-weights item '{item}' is not LABEL=NUMBER") from None
+    params = WindowParams(length, stride, max_n, regions, flank, rc, balance, w,
+                          tuple(x for x in chroms.split(",") if x))
+    m = build_pretrain(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
+                                                   test_chroms, seed, asm), seed=seed, force=force)
+    con.out.print(json.dumps(m["split_sizes"]))
+
+
+@data_app.command("promoter")
+def data_promoter(
+    species: str = SpeciesArg, out: Path = OutOpt, fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    upstream: int = typer.Option(249, "--upstream", help="Bases before the TSS."),
+    downstream: int = typer.Option(50, "--downstream", help="Bases after the TSS."),
+    negatives: str = typer.Option("gc_matched", "--negatives", help="random, gc_matched, shuffle or gene_body."),
+    exclusion: int = typer.Option(1000, "--exclusion", help="Negatives at least this far from any TSS (bp)."),
+    all_genes: bool = typer.Option(False, "--all-genes", help="Include non-coding genes' TSSs."),
+    strength: Optional[Path] = typer.Option(None, "--strength", help="TSV gene<TAB>value for a regression target."),
+    val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
+    val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+) -> None:
+    """Promoter task: TSS-centred windows (default -249..+50) vs. balanced negatives."""
+    from .assembly import Assembly
+    from .tasks.promoter import PromoterParams, build_promoter
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    params = PromoterParams(upstream, downstream, negatives, exclusion, not all_genes,
+                            strength_table=str(strength) if strength else None)
+    m = build_promoter(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
+                                                   test_chroms, seed, asm), seed=seed, force=force)
+    con.out.print(json.dumps(m["split_sizes"]))
+
+
+@data_app.command("motif")
+def data_motif(
+    species: str = SpeciesArg, out: Path = OutOpt, fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    peaks: list[str] = typer.Option([], "--peaks", help="TF=peaks.bed (repeatable): ChIP/DAP-seq peaks."),
+    jaspar: str = typer.Option("", "--jaspar", help="JASPAR Plantae matrices, e.g. MA0931.1,TCP4,WRKY12."),
+    length: int = typer.Option(200, "--length", help="Window length around peak summits (bp)."),
+    rel_score: float = typer.Option(0.85, "--rel-score", help="JASPAR hit threshold (fraction of score range)."),
+    val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
+    val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+) -> None:
+    """Motif task: peak windows vs. GC-matched background, or promoters labelled by JASPAR scans."""
+    from .assembly import Assembly
+    from .tasks.motif import MotifParams, build_motif
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    pk = {}
+    for item in peaks:
+        tf, sep, path = item.partition("=")
+        if not sep:
+            raise PlantLLMError(f"--peaks '{item}' must be TF=path.bed")
+        pk[tf] = path
+    params = MotifParams(length=length, peaks=pk, jaspar=tuple(x for x in jaspar.split(",") if x),
+                         rel_score=rel_score)
+    m = build_motif(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
+                                                test_chroms, seed, asm), seed=seed, force=force)
+    con.out.print(json.dumps(m["split_sizes"]))
+
+
+@data_app.command("variants")
+def data_variants(
+    species: str = SpeciesArg, vcf: Path = typer.Argument(..., help="VCF/BCF (plain or bgzip)."),
+    out: Path = OutOpt, fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    window: int = typer.Option(512, "--window", help="Window length around each variant (bp)."),
+    max_indel: int = typer.Option(50, "--max-indel", help="Longer indels are skipped (counted)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="TSV chrom, pos, ref, alt, label."),
+    label_info: Optional[str] = typer.Option(None, "--label-info", help="Take the label from this INFO key."),
+    val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
+    val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+) -> None:
+    """Variant task: REF/ALT windows, REF checked, region class, gene, dosage."""
+    from .assembly import Assembly
+    from .tasks.variants import VariantParams, build_variants
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    params = VariantParams(window, max_indel, str(labels) if labels else None, label_info)
+    m = build_variants(asm, vcf, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
+                                                       test_chroms, seed, asm), seed=seed, force=force)
+    con.out.print(json.dumps(m["split_sizes"]))
+
+
 # ------------------------------------------------------------------ later stages
 def _planned(group: str, issue: int, what: str) -> typer.Typer:
     sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
@@ -157,7 +292,6 @@ def _planned(group: str, issue: int, what: str) -> typer.Typer:
     return sub
 
 
-_planned("data", 6, "build pretraining corpora and promoter, motif and variant datasets")
 _planned("tokenizer", 7, "train and inspect single-nucleotide, k-mer and BPE tokenizers")
 _planned("pretrain", 8, "continued pretraining with DeepSpeed")
 _planned("finetune", 8, "fine-tuning for promoter, motif and variant tasks")

@@ -48,7 +48,8 @@ def current_manifest(out: Path, inputs: dict) -> dict | None:
         data = json.loads(m.read_text())
     except json.JSONDecodeError:
         return None
-    return data if data.get("inputs") == inputs else None
+    # compare as JSON sees it: tuples become lists, Paths strings
+    return data if data.get("inputs") == json.loads(json.dumps(inputs, default=str)) else None
 
 
 def write_dataset(out: str | Path, kind: str, features: datasets.Features,

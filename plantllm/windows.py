@@ -15,6 +15,7 @@ from typing import Iterator
 import datasets
 import numpy as np
 
+from . import console as con
 from . import sequence as sq
 from .assembly import Assembly
 from .dataset import current_manifest, file_records, write_dataset
@@ -194,4 +195,7 @@ def build_pretrain(asm: Assembly, out: str | Path, params: WindowParams, splitte
                 "params": asdict(params), "split": splitter.describe(), "seed": seed, "chromosomes": chroms,
                 "subgenome_keep_rates": {str(k): v for k, v in rates.items()}}
 
-    return write_dataset(out, "pretrain", PRETRAIN_FEATURES, examples(), manifest, inputs)
+    expected = sum(max(0, (asm.genome.length(c) - params.length) // params.stride + 1) for c in chroms)
+    stream = con.track(examples(), "pretraining windows", total=expected * (2 if params.rc_augment else 1),
+                       unit="windows")
+    return write_dataset(out, "pretrain", PRETRAIN_FEATURES, stream, manifest, inputs)

@@ -1,0 +1,116 @@
+"""Pretraining windows on the real TAIR10 slice: content, masks, splits without leakage."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+
+from conftest import DATA
+from plantllm.assembly import Assembly
+from plantllm.genome import Genome
+from plantllm.sequence import reverse_complement, soft_mask
+from plantllm.species import load_card
+from plantllm.splits import Splitter
+from plantllm.windows import WindowParams, build_pretrain, iter_windows
+
+
+@pytest.fixture(scope="module")
+def asm():
+    return Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
+
+
+@pytest.fixture(scope="module")
+def built(asm, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pre") / "corpus"
+    m = build_pretrain(asm, out, WindowParams(length=256, stride=128, rc_augment=True),
+                       Splitter(0.2, 0.2, block_size=50_000, seed=1))
+    return out, m
+
+
+def test_windows_match_genome_and_soft_mask(asm, built):
+    out, _ = built
+    ds = datasets.load_from_disk(str(out))  # plain datasets, no plantllm needed
+    g = Genome(asm.card)
+    for row in ds["validation"].select(range(50)):
+        seq = g.fetch(row["chrom"], row["start"], row["end"])
+        assert row["seq"] == seq and row["strand"] == "+"
+        assert np.array_equal(np.array(row["repeat_mask"], bool), soft_mask(seq))
+        assert row["repeat_weight"] == pytest.approx(0.1)
+
+
+def test_no_overlap_between_splits(built):
+    out, m = built
+    ds = datasets.load_from_disk(str(out))
+    iv = {s: sorted({(r["start"], r["end"]) for r in ds[s].select_columns(["start", "end"])}) for s in ds}
+    assert all(len(v) > 20 for v in iv.values()), {k: len(v) for k, v in iv.items()}
+    for a in ds:
+        for b in ds:
+            if a >= b:
+                continue
+            starts_b = np.array([s for s, _ in iv[b]])
+            ends_b = np.array([e for _, e in iv[b]])
+            for s, e in iv[a]:
+                assert not ((starts_b < e) & (ends_b > s)).any(), (a, b, s, e)
+    assert m["split"]["straddling_dropped"] > 0
+
+
+def test_reverse_complement_augmentation_only_in_train(built):
+    out, _ = built
+    ds = datasets.load_from_disk(str(out))
+    assert set(ds["test"]["strand"]) == {"+"}
+    tr = ds["train"]
+    fwd = {(r["start"], r["strand"]): r for r in tr.select(range(40))}
+    pairs = [(k, v) for k, v in fwd.items() if k[1] == "+" and (k[0], "-") in fwd]
+    assert pairs
+    for (start, _), row in pairs:
+        rc = fwd[(start, "-")]
+        assert rc["seq"] == reverse_complement(row["seq"]) and rc["repeat_mask"] == row["repeat_mask"][::-1]
+
+
+def test_manifest_and_rerun_skips(asm, built):
+    out, m = built
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["files"]["fasta"]["sha256"] and man["split_sizes"] == {k: len(v) for k, v in
+                                                                        datasets.load_from_disk(str(out)).items()}
+    again = build_pretrain(asm, out, WindowParams(length=256, stride=128, rc_augment=True),
+                           Splitter(0.2, 0.2, block_size=50_000, seed=1))
+    assert again["created"] == man["created"]  # skipped: same inputs and parameters
+
+
+def test_n_heavy_windows_dropped(tmp_path):
+    fa = tmp_path / "n.fa"
+    fa.write_text(">Chr1\n" + "ACGT" * 64 + "N" * 256 + "acgt" * 64 + "\n")
+    card = load_card(DATA / "cards" / "tair10_slice.yaml")
+    card.fasta = fa
+    asm = Assembly(card)
+    ws = list(iter_windows(asm, "1", WindowParams(length=256, stride=256, max_n_fraction=0.1)))
+    assert [w["start"] for w in ws] == [0, 512]
+    assert ws[1]["repeat_fraction"] == 1.0 and ws[0]["repeat_fraction"] == 0.0
+
+
+def test_small_batches_stream_the_same_windows(asm):
+    p = WindowParams(length=300, stride=250)
+    a = [(w["start"], w["seq"]) for w in iter_windows(asm, "1", p)]
+    b = [(w["start"], w["seq"]) for w in iter_windows(asm, "1", p, batch=7)]
+    assert a == b and len(a) == (1_500_000 - 300) // 250 + 1
+
+
+def test_regions_promoters_and_intergenic(asm):
+    prom = list(iter_windows(asm, "1", WindowParams(length=200, stride=200, regions="promoters")))
+    inter = list(iter_windows(asm, "1", WindowParams(length=200, stride=200, regions="intergenic")))
+    tss = np.array(sorted(t.tss for t in asm.annotation.canonical_transcripts()))
+    def near(w):
+        i = np.searchsorted(tss, w["start"])
+        return min(abs(tss[max(i - 1, 0)] - w["start"]), abs(tss[min(i, len(tss) - 1)] - w["start"]))
+    assert np.median([near(w) for w in prom]) < 1000 < np.median([near(w) for w in inter])
+
+
+def test_held_out_chromosome(tmp_path):
+    card = load_card(DATA / "cards" / "arenosa_slice.yaml")
+    asm = Assembly(card)
+    m = build_pretrain(asm, tmp_path / "c", WindowParams(length=1000, stride=1000),
+                       Splitter(0, 0, val_chroms=(), test_chroms=("1",)))
+    assert m["split_sizes"]["train"] == 0 and m["split_sizes"]["test"] > 900
