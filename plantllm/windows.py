@@ -131,8 +131,11 @@ def iter_windows(asm: Assembly, chrom: str, p: WindowParams, *, batch: int = 819
     Sequence and repeat mask are read for ``batch`` consecutive windows at a time, so
     memory is bounded by ``batch * stride + length`` bases whatever the genome size.
     """
-    rep = asm.repeats
-    weight = float(rep.weight)
+    # Soft-mask repeats are read from the sequence's case batch by batch; a genome-wide interval
+    # set is only built for file sources (RepeatMasker, TE GFF, BED).
+    from_case = asm.card.repeats.source == "soft_mask"
+    rep = None if from_case else asm.repeats
+    weight = float(asm.card.repeats.weight)
     sg = asm.card.subgenome_of(chrom) or ""
     for rs, re_ in region_intervals(asm, chrom, p.regions, p.flank):
         starts = range(rs, re_ - p.length + 1, p.stride)
@@ -140,7 +143,7 @@ def iter_windows(asm: Assembly, chrom: str, p: WindowParams, *, batch: int = 819
             block = starts[b:b + batch]
             a, z = block[0], block[-1] + p.length
             seq = asm.genome.fetch(chrom, a, z)
-            mask = rep.mask(chrom, a, z)
+            mask = sq.soft_mask(seq) if from_case else rep.mask(chrom, a, z)
             codes = sq.encode(seq)
             for ws in block:
                 o = ws - a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 
+import datasets
 import pytest
 
 from plantllm.assembly import Assembly, validate
@@ -35,6 +36,11 @@ def test_demo_runs_and_reuses_stages(tmp_path, capsys):
     cen = max(v for s, v in rf.items() if 14_400_000 <= s < 15_600_000)
     arm = statistics.median(v for s, v in rf.items() if 3_000_000 <= s < 8_000_000)
     assert cen > 0.5 > arm
+    corpus = datasets.load_from_disk(str(out / "3_corpus" / "dataset"))
+    assert len(corpus["train"]) > 10_000 and len(corpus["test"]) > 1_000
+    prom = datasets.load_from_disk(str(out / "4_promoter_data" / "dataset"))
+    assert sum(prom["train"]["label"]) * 2 == len(prom["train"])  # balanced
+    assert len(prom["train"]) + len(prom["validation"]) + len(prom["test"]) > 2 * 6_500
     first = (out / "1_species" / "manifest.json").stat().st_mtime_ns
     assert main(["demo", "--out", str(out), "--quick"]) == 0
     assert (out / "1_species" / "manifest.json").stat().st_mtime_ns == first  # stage reused
