@@ -66,6 +66,15 @@ class Assembly:
     def has_annotation(self) -> bool:
         return self.card.gff is not None
 
+    @cached_property
+    def homeologs(self) -> dict[str, str]:
+        """gene -> homeolog group from the card's ``homeologs`` table (empty when none)."""
+        if self.card.homeologs is None:
+            return {}
+        from .polyploid import read_groups
+
+        return read_groups(self.card.homeologs)
+
 
 @dataclass
 class Validation:
@@ -141,6 +150,7 @@ class Summary:
     repeat_bp: dict[str, int]
     counts: dict[str, int] | None
     subgenome_bp: dict[str, int]
+    homeolog_groups: dict[str, int] | None = None
 
 
 def summarize(asm: Assembly) -> Summary:
@@ -152,7 +162,11 @@ def summarize(asm: Assembly) -> Summary:
     for s in seqs:
         if s.subgenome:
             sub[s.subgenome] = sub.get(s.subgenome, 0) + s.length
-    return Summary(asm.card, seqs, rep, counts, sub)
+    groups = None
+    if asm.card.homeologs is not None:
+        h = asm.homeologs
+        groups = {"groups": len(set(h.values())), "genes": len(h)}
+    return Summary(asm.card, seqs, rep, counts, sub, groups)
 
 
 # ---------------------------------------------------------------------- init

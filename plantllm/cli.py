@@ -89,13 +89,19 @@ def species_show(
         con.out.print("annotation: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in s.counts.items()))
     con.out.print(f"repeats ({asm.card.repeats.source}): {sum(s.repeat_bp.values()):,} bp")
     if s.subgenome_bp:
-        con.out.print("subgenomes: " + ", ".join(f"{k} {v:,} bp" for k, v in s.subgenome_bp.items()))
+        con.out.print(f"ploidy {c.ploidy}; subgenomes: " + ", ".join(
+            f"{k} {v:,} bp ({sum(1 for q in s.sequences if q.subgenome == k)} chromosomes)"
+            for k, v in s.subgenome_bp.items()))
+    if s.homeolog_groups:
+        con.out.print(f"homeolog groups: {s.homeolog_groups['groups']:,} covering {s.homeolog_groups['genes']:,} genes "
+                      f"({c.homeologs})")
     if json_out:
         from .io import atomic_write
 
         with atomic_write(json_out) as fh:
             json.dump({"species": c.name, "assembly": c.assembly, "sequences": [q.__dict__ for q in s.sequences],
-                       "repeat_bp": s.repeat_bp, "annotation": s.counts, "subgenome_bp": s.subgenome_bp},
+                       "repeat_bp": s.repeat_bp, "annotation": s.counts, "subgenome_bp": s.subgenome_bp,
+                       "homeolog_groups": s.homeolog_groups},
                       fh, indent=2)
 
 
@@ -150,13 +156,25 @@ app.add_typer(data_app, name="data")
 
 
 def _splitter(val_fraction: float, test_fraction: float, block_size: int, val_chroms: str, test_chroms: str,
-              seed: int, asm):
+              seed: int, asm, homeologs: Optional[Path] = None):
+    """Block/chromosome splitter; homeolog-group aware when the card or --homeologs gives groups."""
     from .splits import Splitter
 
     def names(s: str) -> tuple[str, ...]:
         return tuple(asm.card.canonical(x.strip()) for x in s.split(",") if x.strip())
 
-    return Splitter(val_fraction, test_fraction, block_size, names(val_chroms), names(test_chroms), seed)
+    base = Splitter(val_fraction, test_fraction, block_size, names(val_chroms), names(test_chroms), seed)
+    if homeologs:
+        asm.card.homeologs = homeologs
+    if asm.card.homeologs is None:
+        return base
+    from .polyploid import GroupSplitter
+
+    gs = GroupSplitter(base, asm, asm.homeologs)
+    naive = gs.naive_leakage
+    con.info(f"homeolog-aware split: a plain split would put {naive['groups_in_train_and_test']:,} of "
+             f"{naive['groups']:,} homeolog groups in both train and test")
+    return gs
 
 
 SpeciesArg = typer.Argument(..., help="Species card name or path.")
@@ -168,6 +186,7 @@ ValChr = typer.Option("", "--val-chroms", help="Chromosomes held out for validat
 TestChr = typer.Option("", "--test-chroms", help="Chromosomes held out for test (comma separated).")
 SeedOpt = typer.Option(0, "--seed")
 ForceOpt = typer.Option(False, "--force", help="Rebuild even when the manifest matches.")
+HomeoOpt = typer.Option(None, "--homeologs", help="gene<TAB>group table: keep each group in one split.")
 
 
 @data_app.command("pretrain")
@@ -184,6 +203,7 @@ def data_pretrain(
     chroms: str = typer.Option("", "--chromosomes", help="Only these chromosomes (comma separated)."),
     val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
     val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+    homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Pretraining windows over nuclear chromosomes (or regions), with repeat masks and weights."""
     from .assembly import Assembly
@@ -200,7 +220,7 @@ def data_pretrain(
     params = WindowParams(length, stride, max_n, regions, flank, rc, balance, w,
                           tuple(x for x in chroms.split(",") if x))
     m = build_pretrain(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
-                                                   test_chroms, seed, asm), seed=seed, force=force)
+                                                   test_chroms, seed, asm, homeologs), seed=seed, force=force)
     con.out.print(json.dumps(m["split_sizes"]))
 
 
@@ -215,6 +235,7 @@ def data_promoter(
     strength: Optional[Path] = typer.Option(None, "--strength", help="TSV gene<TAB>value for a regression target."),
     val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
     val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+    homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Promoter task: TSS-centred windows (default -249..+50) vs. balanced negatives."""
     from .assembly import Assembly
@@ -224,7 +245,7 @@ def data_promoter(
     params = PromoterParams(upstream, downstream, negatives, exclusion, not all_genes,
                             strength_table=str(strength) if strength else None)
     m = build_promoter(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
-                                                   test_chroms, seed, asm), seed=seed, force=force)
+                                                   test_chroms, seed, asm, homeologs), seed=seed, force=force)
     con.out.print(json.dumps(m["split_sizes"]))
 
 
@@ -237,6 +258,7 @@ def data_motif(
     rel_score: float = typer.Option(0.85, "--rel-score", help="JASPAR hit threshold (fraction of score range)."),
     val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
     val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+    homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Motif task: peak windows vs. GC-matched background, or promoters labelled by JASPAR scans."""
     from .assembly import Assembly
@@ -252,7 +274,7 @@ def data_motif(
     params = MotifParams(length=length, peaks=pk, jaspar=tuple(x for x in jaspar.split(",") if x),
                          rel_score=rel_score)
     m = build_motif(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
-                                                test_chroms, seed, asm), seed=seed, force=force)
+                                                test_chroms, seed, asm, homeologs), seed=seed, force=force)
     con.out.print(json.dumps(m["split_sizes"]))
 
 
@@ -266,6 +288,7 @@ def data_variants(
     label_info: Optional[str] = typer.Option(None, "--label-info", help="Take the label from this INFO key."),
     val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
     val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
+    homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Variant task: REF/ALT windows, REF checked, region class, gene, dosage."""
     from .assembly import Assembly
@@ -274,8 +297,53 @@ def data_variants(
     asm = Assembly(species, fasta=fasta, gff=gff)
     params = VariantParams(window, max_indel, str(labels) if labels else None, label_info)
     m = build_variants(asm, vcf, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
-                                                       test_chroms, seed, asm), seed=seed, force=force)
+                                                       test_chroms, seed, asm, homeologs), seed=seed, force=force)
     con.out.print(json.dumps(m["split_sizes"]))
+
+
+@species_app.command("combine")
+def species_combine(
+    name: str = typer.Argument(..., help="Name of the combined reference (e.g. arabidopsis_suecica_tt_aa)."),
+    part: list[str] = typer.Option(..., "--part", help="LABEL=CARD for each subgenome, e.g. T=arabidopsis_thaliana."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the FASTA, GFF3 and card."),
+    ploidy: Optional[int] = typer.Option(None, "--ploidy", help="Default: the sum of the parts' ploidies."),
+) -> None:
+    """Join assemblies into one polyploid reference, one subgenome each (A. suecica-style)."""
+    from .polyploid import combine
+
+    parts = {}
+    for item in part:
+        label, sep, card = item.partition("=")
+        if not sep or not label:
+            raise PlantLLMError(f"--part '{item}' must be LABEL=CARD")
+        parts[label] = card
+    if len(parts) < 2:
+        raise PlantLLMError("give at least two --part LABEL=CARD")
+    with con.status("writing the combined reference"):
+        path = combine(name, parts, out, ploidy=ploidy)
+    con.info(f"wrote {path}; next: plantllm species homeologs {path} -o {out}/homeologs.tsv")
+
+
+@species_app.command("homeologs")
+def species_homeologs(
+    card: str = typer.Argument(..., help="Card name or path (subgenomes from the card)."),
+    out: Path = typer.Option(..., "--out", "-o", help="TSV gene<TAB>group."),
+    families: bool = typer.Option(False, "--families", help="Gene families within the genome (diploids)."),
+    min_similarity: float = typer.Option(0.3, "--min-similarity", help="Protein 5-mer cosine similarity cut-off."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+) -> None:
+    """Find homeolog groups (best reciprocal protein hits between subgenomes) and write them as a table."""
+    from .assembly import Assembly
+    from .polyploid import find_homeologs, write_groups
+
+    asm = Assembly(card, fasta=fasta, gff=gff)
+    if not asm.card.subgenomes and not families:
+        raise PlantLLMError(f"{asm.card.name} has no subgenomes", fix="add subgenomes to the card or pass --families")
+    with con.status("translating canonical CDSs and comparing proteins"):
+        r = find_homeologs(asm, min_similarity=min_similarity, families=families)
+    write_groups(r, out)
+    con.info(f"wrote {out}: {len(r.pairs):,} pairs in {len(set(r.groups.values())):,} groups; add "
+             f"'homeologs: {out}' to the card to keep groups on one side of every split")
 
 
 # ------------------------------------------------------------------ later stages
