@@ -346,6 +346,119 @@ def species_homeologs(
              f"'homeologs: {out}' to the card to keep groups on one side of every split")
 
 
+# ------------------------------------------------------------------ tokenizers and models
+tok_app = typer.Typer(no_args_is_help=True, help="Tokenizers: single-nucleotide, k-mer (NT-style) and BPE.")
+app.add_typer(tok_app, name="tokenizer")
+model_app = typer.Typer(no_args_is_help=True, help="Models: create from configs/models, inspect local checkpoints.")
+app.add_typer(model_app, name="model")
+
+
+def _corpus_sequences(corpus: Optional[Path], species: Optional[str], limit_bp: int):
+    """Training text for BPE: the train split of a pretraining dataset (never its test split), or the
+    species' nuclear chromosomes."""
+    if corpus is not None:
+        import datasets
+
+        ds = datasets.load_from_disk(str(corpus))["train"]
+        total = 0
+        for row in ds.select_columns(["seq"]):
+            yield row["seq"]
+            total += len(row["seq"])
+            if total >= limit_bp:
+                return
+        return
+    if species is None:
+        raise PlantLLMError("BPE needs a corpus: pass --corpus DATASET (train split is used) or --species")
+    from .assembly import Assembly
+
+    asm = Assembly(species)
+    total = 0
+    for c in asm.genome.chromosomes():
+        for _, seq in asm.genome.iter_chunks(c, chunk=1_000_000):
+            yield seq
+            total += len(seq)
+            if total >= limit_bp:
+                return
+
+
+@tok_app.command("train")
+def tokenizer_train(
+    out: Path = typer.Option(..., "--out", "-o", help="Tokenizer folder (Hugging Face format)."),
+    kind: str = typer.Option("bpe", "--kind", help="char, kmer, kmer_overlap or bpe."),
+    k: int = typer.Option(6, "--k", help="k for k-mer tokenizers."),
+    vocab_size: int = typer.Option(4096, "--vocab-size", help="BPE vocabulary size."),
+    objective: str = typer.Option("mlm", "--objective", help="mlm ([CLS] x [SEP]) or clm ([CLS] x)."),
+    max_length: int = typer.Option(1024, "--max-length"),
+    case: str = typer.Option("upper", "--case", help="upper (soft-mask dropped) or keep (lowercase tokens)."),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Pretraining dataset: BPE learns its train split."),
+    species: Optional[str] = typer.Option(None, "--species", help="Or learn BPE from a species' chromosomes."),
+    limit_mb: float = typer.Option(50.0, "--limit-mb", help="BPE training text cap (Mb)."),
+) -> None:
+    """Build a tokenizer; BPE is trained on a species corpus."""
+    from . import tokenization as T
+
+    kw = {"objective": objective, "max_length": max_length, "case": case}
+    if kind in ("kmer", "kmer_overlap"):
+        kw["k"] = k
+    if kind == "bpe":
+        kw.update(vocab_size=vocab_size, sequences=_corpus_sequences(corpus, species, int(limit_mb * 1e6)))
+    with con.status(f"building a {kind} tokenizer"):
+        tok = T.build(kind, **kw)
+    T.save(tok, out)
+    con.info(f"wrote {out} ({len(tok):,} tokens); AutoTokenizer.from_pretrained('{out}') opens it")
+
+
+@tok_app.command("encode")
+def tokenizer_encode(path: Path = typer.Argument(..., help="Tokenizer or model folder."),
+                     seq: str = typer.Argument(..., help="A DNA sequence.")) -> None:
+    """Show how a tokenizer cuts a sequence."""
+    from . import tokenization as T
+
+    tok = T.load(path)
+    ids = tok(T.prepare(tok, seq))["input_ids"]
+    con.out.print(" ".join(tok.convert_ids_to_tokens(ids)))
+
+
+@model_app.command("create")
+def model_create(
+    config: Path = typer.Argument(..., help="A model config, e.g. configs/models/tiny-esm-6mer.yaml."),
+    out: Path = typer.Option(..., "--out", "-o"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Pretraining dataset (BPE tokenizers learn it)."),
+    species: Optional[str] = typer.Option(None, "--species", help="Species for BPE training and the model card."),
+    seed: int = SeedOpt,
+) -> None:
+    """A freshly initialised model and its tokenizer, saved in the Hugging Face format."""
+    from . import models as M
+
+    spec = M.load_spec(config)
+    seqs = _corpus_sequences(corpus, species, 50_000_000) if spec.tokenizer.get("kind") == "bpe" else None
+    tok = M.build_tokenizer(spec, sequences=seqs)
+    model = M.create(spec, tok, seed=seed)
+    M.save(model, tok, out, info={"name": spec.name, "species": species, "corpus": str(corpus) if corpus else None,
+                                  "config": str(config)})
+    n = sum(p.numel() for p in model.parameters())
+    con.info(f"wrote {out}: {spec.architecture} {spec.objective}, {n / 1e6:.2f} M parameters, {len(tok):,} tokens")
+
+
+@model_app.command("inspect")
+def model_inspect(
+    path: Path = typer.Argument(..., help="A local model folder (ours or a published checkpoint)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the checkpoint's own code."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pytorch_model.bin (pickle)."),
+) -> None:
+    """Check that a checkpoint loads safely here and describe it."""
+    from . import models as M
+
+    model, tok = M.load(path, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    n = sum(p.numel() for p in model.parameters())
+    fam = M.FAMILIES.get(model.config.model_type, {})
+    con.out.print(f"{path}: {model.config.model_type} ({'native' if fam.get('native') else 'own code'}), "
+                  f"{n / 1e6:.2f} M parameters, hidden {model.config.hidden_size}, tokenizer {len(tok):,} tokens "
+                  f"({getattr(tok, 'plantllm', {}).get('kind', type(tok).__name__)})")
+    if fam:
+        con.out.print(f"family: {fam['published']}")
+
+
 # ------------------------------------------------------------------ later stages
 def _planned(group: str, issue: int, what: str) -> typer.Typer:
     sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
@@ -360,7 +473,6 @@ def _planned(group: str, issue: int, what: str) -> typer.Typer:
     return sub
 
 
-_planned("tokenizer", 7, "train and inspect single-nucleotide, k-mer and BPE tokenizers")
 _planned("pretrain", 8, "continued pretraining with DeepSpeed")
 _planned("finetune", 8, "fine-tuning for promoter, motif and variant tasks")
 _planned("predict", 9, "genome-wide promoter prediction")

@@ -238,7 +238,7 @@ class GroupSplitter(Splitter):
     grouped gene fall back to the block / chromosome rules of the base splitter.
     """
 
-    def __init__(self, base: Splitter, asm: Assembly, groups: dict[str, str], flank: int = 1000):
+    def __init__(self, base: Splitter, asm: Assembly, groups: dict[str, str], flank: int = 0):
         super().__init__(base.val_fraction, base.test_fraction, base.block_size, base.val_chroms,
                          base.test_chroms, base.seed)
         self.groups = groups

@@ -8,7 +8,7 @@ from conftest import DATA, card_yaml
 from plantllm import __version__
 from plantllm.cli import main
 
-GROUPS = ["species", "data", "tokenizer", "pretrain", "finetune", "predict", "motifs", "variants", "bench"]
+GROUPS = ["species", "data", "tokenizer", "model", "pretrain", "finetune", "predict", "motifs", "variants", "bench"]
 
 
 def test_version(capsys):
@@ -22,7 +22,7 @@ def test_help_on_every_group(group, capsys):
     assert "Usage" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("group", [g for g in GROUPS if g != "species"])
+@pytest.mark.parametrize("group", [g for g in GROUPS if g not in ("species", "data", "tokenizer", "model")])
 def test_unfinished_groups_say_so(group, capsys):
     assert main([group]) == 2
     assert "not available" in capsys.readouterr().err
@@ -64,3 +64,17 @@ def test_species_init_writes_card(tmp_path, capsys):
     assert main(["species", "init", "rice_slice", "--fasta", str(DATA / "rice_msu7_chr2_1-1000000.fa.gz"),
                  "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_tokenizer_and_model_commands(tmp_path, capsys):
+    from plantllm.cli import main as cli
+
+    assert cli(["model", "create", "configs/models/tiny-esm-6mer.yaml", "-o", str(tmp_path / "m")]) == 0
+    assert cli(["model", "inspect", str(tmp_path / "m")]) == 0
+    assert "esm (native)" in capsys.readouterr().out
+    assert cli(["tokenizer", "encode", str(tmp_path / "m"), "ACGTACGTACGTNNACG"]) == 0
+    assert capsys.readouterr().out.split() == ["[CLS]", "ACGTAC", "GTACGT", "N", "N", "A", "C", "G", "[SEP]"]
+    assert cli(["tokenizer", "train", "-o", str(tmp_path / "bpe"), "--species", str(DATA / "cards" / "tair10_slice.yaml"),
+                "--vocab-size", "300", "--limit-mb", "0.5"]) == 0
+    assert cli(["model", "inspect", str(tmp_path / "nope")]) == 2
+    assert "never downloads" in capsys.readouterr().err

@@ -45,3 +45,21 @@ def test_demo_runs_and_reuses_stages(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--quick"]) == 0
     assert (out / "1_species" / "manifest.json").stat().st_mtime_ns == first  # stage reused
     assert "reused" in capsys.readouterr().err
+
+
+def test_full_suecica_like_reference(tmp_path):
+    """Real check: A. thaliana chr1 (T) + A. arenosa chr1-2 (A), real homeologs, no leak across splits."""
+    from plantllm.polyploid import GroupSplitter, combine, find_homeologs, leakage
+    from plantllm.species import load_card
+    from plantllm.splits import Splitter
+
+    card = combine("suecica_like", {"T": "arabidopsis_thaliana", "A": "arabidopsis_arenosa"}, tmp_path)
+    asm = Assembly(load_card(card))
+    assert [c.subgenome for c in asm.card.nuclear] == ["T", "A", "A"]
+    r = find_homeologs(asm)
+    assert len(r.pairs) > 4_000  # 4,788 best reciprocal hits At1 <-> Aa1/Aa2 when measured
+    base = Splitter(0.1, 0.2, block_size=1_000_000)
+    assert leakage(asm, r.groups, base)["fraction_in_train_and_test"] > 0.2
+    gs = GroupSplitter(base, asm, r.groups)
+    after = leakage(asm, r.groups, gs)
+    assert after["groups_across_splits"] == 0 and after["groups"] > 0.8 * len(set(r.groups.values()))
