@@ -459,6 +459,71 @@ def model_inspect(
         con.out.print(f"family: {fam['published']}")
 
 
+# ------------------------------------------------------------------ training
+def _train(config: Path, task_default: str | None, dataset, model, output_dir, max_steps, deepspeed_cfg, nproc,
+           hostfile, no_resume) -> None:
+    import shutil
+    import subprocess
+
+    from .launch import main as launch_main
+
+    args = ["--config", str(config)]
+    for flag, val in (("--dataset", dataset), ("--model", model), ("--output-dir", output_dir),
+                      ("--max-steps", max_steps), ("--deepspeed", deepspeed_cfg)):
+        if val is not None:
+            args += [flag, str(val)]
+    if no_resume:
+        args.append("--no-resume")
+    if task_default:
+        from .train import TrainConfig
+
+        cfg = TrainConfig.load(config, dataset=str(dataset) if dataset else None, model=str(model) if model else None)
+        if (cfg.task in ("mlm", "clm")) != (task_default == "lm"):
+            raise PlantLLMError(f"{config} is a '{cfg.task}' config: use plantllm "
+                                f"{'pretrain' if cfg.task in ('mlm', 'clm') else 'finetune'}")
+    if nproc > 1 or hostfile:
+        exe = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
+        cmd = [exe] + (["--hostfile", str(hostfile)] if hostfile else []) + ["--num_gpus", str(nproc), "--module",
+                                                                             "plantllm.launch"] + args
+        con.info("running: " + " ".join(cmd))
+        rc = subprocess.call(cmd)
+        if rc != 0:
+            raise typer.Exit(rc)
+        return
+    rc = launch_main(args)
+    if rc != 0:
+        raise typer.Exit(rc)
+
+
+TrainCfgArg = typer.Argument(..., help="Training config (configs/train/*.yaml).")
+DsOpt = typer.Option(None, "--dataset", help="Dataset folder (overrides the config).")
+ModelOpt = typer.Option(None, "--model", help="Model config or folder (overrides the config).")
+OutDirOpt = typer.Option(None, "--output-dir", "-o", help="Run folder (overrides the config).")
+StepsOpt = typer.Option(None, "--max-steps")
+DsCfgOpt = typer.Option(None, "--deepspeed", help="DeepSpeed JSON (overrides the config).")
+NprocOpt = typer.Option(1, "--nproc", help="Processes (GPUs, or CPU ranks with gloo) through the deepspeed launcher.")
+HostOpt = typer.Option(None, "--hostfile", help="deepspeed hostfile for multi-node runs.")
+NoResumeOpt = typer.Option(False, "--no-resume", help="Start over even when complete checkpoints exist.")
+
+
+@app.command("pretrain")
+def pretrain_cmd(config: Path = TrainCfgArg, dataset: Optional[Path] = DsOpt, model: Optional[Path] = ModelOpt,
+                 output_dir: Optional[Path] = OutDirOpt, max_steps: Optional[int] = StepsOpt,
+                 deepspeed: Optional[Path] = DsCfgOpt, nproc: int = NprocOpt, hostfile: Optional[Path] = HostOpt,
+                 no_resume: bool = NoResumeOpt) -> None:
+    """Continued pretraining (or from scratch) with MLM/CLM on DeepSpeed; resumes from the last checkpoint."""
+    _train(config, "lm", dataset, model, output_dir, max_steps, deepspeed, nproc, hostfile, no_resume)
+
+
+@app.command("finetune")
+def finetune_cmd(config: Path = TrainCfgArg, dataset: Optional[Path] = DsOpt, model: Optional[Path] = ModelOpt,
+                 output_dir: Optional[Path] = OutDirOpt, max_steps: Optional[int] = StepsOpt,
+                 deepspeed: Optional[Path] = DsCfgOpt, nproc: int = NprocOpt, hostfile: Optional[Path] = HostOpt,
+                 no_resume: bool = NoResumeOpt) -> None:
+    """Fine-tune for promoter, motif or variant tasks (classification, multi-label, regression; LoRA optional)."""
+    _train(config, "task", dataset, model, output_dir, max_steps, deepspeed, nproc, hostfile, no_resume)
+
+
 # ------------------------------------------------------------------ later stages
 def _planned(group: str, issue: int, what: str) -> typer.Typer:
     sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
@@ -473,8 +538,6 @@ def _planned(group: str, issue: int, what: str) -> typer.Typer:
     return sub
 
 
-_planned("pretrain", 8, "continued pretraining with DeepSpeed")
-_planned("finetune", 8, "fine-tuning for promoter, motif and variant tasks")
 _planned("predict", 9, "genome-wide promoter prediction")
 _planned("motifs", 10, "motif discovery from a trained model")
 _planned("variants", 11, "score and rank variants from a VCF")

@@ -8,7 +8,7 @@ from conftest import DATA, card_yaml
 from plantllm import __version__
 from plantllm.cli import main
 
-GROUPS = ["species", "data", "tokenizer", "model", "pretrain", "finetune", "predict", "motifs", "variants", "bench"]
+GROUPS = ["species", "data", "tokenizer", "model", "predict", "motifs", "variants", "bench"]
 
 
 def test_version(capsys):

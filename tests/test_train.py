@@ -1,0 +1,190 @@
+"""Training on real TAIR10 data: repeat-weighted loss, fine-tuning metrics, DeepSpeed ranks, kill -9 resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from conftest import DATA
+from plantllm import tokenization as T
+from plantllm.assembly import Assembly
+from plantllm.errors import CardError
+from plantllm.species import load_card
+from plantllm.splits import Splitter
+from plantllm.tasks.promoter import PromoterParams, build_promoter
+from plantllm.train import (COMPLETE, DnaCollator, TrainConfig, classification_metrics, complete_checkpoints,
+                            quarantine_incomplete, regression_metrics, run)
+from plantllm.windows import WindowParams, build_pretrain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("c") / "corpus"
+    build_pretrain(Assembly(load_card(DATA / "cards" / "tair10_slice.yaml")), out,
+                   WindowParams(length=128, stride=128), Splitter(0.2, 0.2, block_size=100_000))
+    return out
+
+
+@pytest.fixture(scope="module")
+def promoters(tmp_path_factory):
+    out = tmp_path_factory.mktemp("p") / "prom"
+    build_promoter(Assembly(load_card(DATA / "cards" / "tair10_slice.yaml")), out,
+                   PromoterParams(upstream=99, downstream=20, negatives="random"), Splitter(0.2, 0.2, block_size=100_000))
+    return out
+
+
+def _cfg(tmp_path, **kw) -> Path:
+    base = {"task": "mlm", "model": str(ROOT / "configs/models/tiny-bert-char.yaml"), "output_dir": str(tmp_path / "run"),
+            "deepspeed": None, "max_steps": 12, "per_device_train_batch_size": 8, "max_length": 130,
+            "eval_steps": 6, "save_steps": 6, "logging_steps": 2, "max_eval_samples": 64, "learning_rate": 2e-3}
+    base.update(kw)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    p = tmp_path / "train.yaml"
+    p.write_text(yaml.safe_dump(base))
+    return p
+
+
+def test_shipped_train_configs_parse(corpus):
+    for p in (ROOT / "configs/train").glob("*.yaml"):
+        cfg = TrainConfig.load(p, dataset=str(corpus), model=str(ROOT / "configs/models/tiny-bert-char.yaml"))
+        assert cfg.deepspeed is None or Path(cfg.deepspeed).exists()
+
+
+def test_config_typo_suggests_key(tmp_path, corpus):
+    p = _cfg(tmp_path, dataset=str(corpus))
+    data = yaml.safe_load(p.read_text())
+    data["learning_rat"] = 1e-3
+    p.write_text(yaml.safe_dump(data))
+    with pytest.raises(CardError, match=r"unknown key 'learning_rat' \(did you mean 'learning_rate'"):
+        TrainConfig.load(p)
+
+
+def test_collator_repeat_weights_follow_the_soft_mask(tmp_path, corpus):
+    import datasets
+
+    row = next(r for r in datasets.load_from_disk(str(corpus))["train"] if 0.2 < r["repeat_fraction"] < 0.8)
+    tok = T.char_tokenizer(max_length=130)
+    cfg = TrainConfig(task="mlm", model="x", dataset=str(corpus), max_length=130, rc_augment=False,
+                      mlm_probability=0.0)
+    b = DnaCollator(tok, cfg, train=True, lm=True)([row])
+    w = b["loss_weight"][0, 1:129].numpy()
+    expected = np.where(np.array(row["repeat_mask"], bool), 0.1, 1.0)
+    assert np.allclose(w, expected) and b["loss_weight"][0, 0] == 0  # [CLS] carries no loss
+    k6 = T.kmer_tokenizer(6, max_length=40)
+    b6 = DnaCollator(k6, cfg, train=True, lm=True)([row])
+    n6 = 128 // 6
+    per_kmer = expected[: n6 * 6].reshape(n6, 6).mean(1)
+    assert np.allclose(b6["loss_weight"][0, 1:1 + n6].numpy(), per_kmer, atol=1e-6)
+
+
+def test_repeat_weighting_changes_the_loss(tmp_path, corpus):
+    """The same run with and without repeat down-weighting: soft-masked bases count less."""
+    a = run(TrainConfig.load(_cfg(tmp_path / "a", dataset=str(corpus), max_steps=4, rc_augment=False)))
+    b = run(TrainConfig.load(_cfg(tmp_path / "b", dataset=str(corpus), max_steps=4, rc_augment=False,
+                                  repeat_weighting=False)))
+    assert a["train_loss"] != pytest.approx(b["train_loss"], rel=1e-4)
+
+
+def test_mlm_pretraining_then_promoter_finetuning(tmp_path, corpus, promoters):
+    s = run(TrainConfig.load(_cfg(tmp_path / "pre", dataset=str(corpus), max_steps=30)))
+    losses = [h["loss"] for h in s["log_history"] if "loss" in h]
+    assert losses[-1] < losses[0] and s["tokens_per_s"] > 0
+    assert (tmp_path / "pre" / "run" / "loss.png").exists() and Path(s["model"], "README.md").exists()
+    ft = run(TrainConfig.load(_cfg(tmp_path / "ft", task="classification", dataset=str(promoters),
+                                   model=s["model"], max_steps=20, max_length=122, early_stopping_patience=2,
+                                   metric_for_best_model="eval_auroc")))
+    for k in ("test_auroc", "test_auprc", "test_mcc", "test_f1", "test_accuracy"):
+        assert k in ft["test"]
+    assert (tmp_path / "ft" / "run" / "roc_pr.png").exists()
+    assert (tmp_path / "ft" / "run" / "test_predictions.tsv").read_text().startswith("label\tscore")
+
+
+def test_lora_finetuning(tmp_path, promoters):
+    s = run(TrainConfig.load(_cfg(tmp_path, task="classification", dataset=str(promoters), max_steps=6,
+                                  max_length=122, lora={"r": 4, "alpha": 8})))
+    assert "test_auroc" in s["test"]
+
+
+def test_metric_functions():
+    y = np.array([0, 0, 1, 1])
+    m = classification_metrics(y, np.array([0.1, 0.4, 0.35, 0.8]))
+    assert m["auroc"] == pytest.approx(0.75) and m["accuracy"] == pytest.approx(0.75)
+    r = regression_metrics(np.array([1.0, 2, 3, 4]), np.array([1.1, 1.9, 3.2, 3.9]))
+    assert r["pearson"] > 0.99 and r["r2"] > 0.95
+
+
+def test_incomplete_checkpoint_is_set_aside(tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoint-6").mkdir(parents=True)
+    (out / "checkpoint-6" / COMPLETE).write_text("{}")
+    (out / "checkpoint-12").mkdir()
+    (out / "checkpoint-12" / "model.safetensors").write_bytes(b"trunc")  # disk full / killed while saving
+    moved = quarantine_incomplete(out)
+    assert moved and [p.name for p in complete_checkpoints(out)] == ["checkpoint-6"]
+
+
+# ----------------------------------------------------------------------------- slow, multi-process
+def _launch(cfg: Path, *extra: str, env=None) -> subprocess.Popen:
+    e = dict(os.environ, PLANTLLM_QUIET="1", **(env or {}))
+    return subprocess.Popen([sys.executable, "-m", "plantllm.launch", "--config", str(cfg), *extra], env=e,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_kill_9_resume_gives_the_uninterrupted_result(tmp_path, corpus):
+    kw = dict(dataset=str(corpus), max_steps=18, save_steps=6, eval_steps=18, rc_augment=True,
+              deepspeed=str(ROOT / "configs/deepspeed/zero2.json"))
+    full = _cfg(tmp_path / "full", **kw)
+    p = _launch(full)
+    assert p.wait(timeout=600) == 0, p.stdout.read()[-3000:]
+    cut = _cfg(tmp_path / "cut", **kw)
+    p = _launch(cut)
+    out = tmp_path / "cut" / "run"
+    t0 = time.time()
+    while not (out / "checkpoint-12" / COMPLETE).exists():
+        assert p.poll() is None, p.stdout.read()[-3000:]
+        assert time.time() - t0 < 600
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (out / "model").exists()
+    p = _launch(cut)
+    log = p.communicate(timeout=600)[0]
+    assert p.returncode == 0, log[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_from"].endswith(("checkpoint-12", "checkpoint-18"))
+    a = load_file(str(tmp_path / "full" / "run" / "model" / "model.safetensors"))
+    b = load_file(str(out / "model" / "model.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+@pytest.mark.slow
+def test_two_deepspeed_ranks_agree(tmp_path, corpus):
+    from plantllm.cli import main
+
+    cfg = _cfg(tmp_path, dataset=str(corpus), max_steps=20, deepspeed=str(ROOT / "configs/deepspeed/zero2.json"))
+    assert main(["pretrain", str(cfg), "--nproc", "2", "--no-resume"]) == 0
+    out = tmp_path / "run"
+    ranks = [json.loads((out / "ranks" / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world_size"] == 2 and ranks[0]["params_sha256"] == ranks[1]["params_sha256"]
+    s = json.loads((out / "summary.json").read_text())
+    losses = [h["loss"] for h in s["log_history"] if "loss" in h]
+    assert s["world_size"] == 2 and losses[-1] < losses[0]
+    from plantllm import models as M
+
+    model, tok = M.load(s["model"], task="mlm")
+    assert model.config.model_type == "bert"
