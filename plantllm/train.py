@@ -130,22 +130,40 @@ class TrainConfig:
 
 # ---------------------------------------------------------------- collation
 class DnaCollator:
-    """Tokenize a batch of dataset rows; RC-augment; build MLM/CLM labels and per-token loss weights."""
+    """Tokenize a batch of dataset rows; RC-augment; build MLM/CLM labels and per-token loss weights.
+
+    Every random choice (reverse complement, masked positions, replacement tokens) comes from a
+    generator seeded by (seed, epoch, the row's locus and sequence), not from the global RNG: the
+    Trainer's dataloader collates one batch ahead of the step being checkpointed, so global-RNG
+    draws would make a resumed run differ from an uninterrupted one.
+    """
 
     def __init__(self, tok, cfg: TrainConfig, train: bool, lm: bool):
         self.tok, self.cfg, self.train, self.lm = tok, cfg, train, lm
         self.kind = (getattr(tok, "plantllm", {}) or {}).get("kind")
+        self.epoch = 0
+
+    def _generator(self, row: dict) -> torch.Generator:
+        import hashlib
+
+        key = f"{self.cfg.seed}|{self.epoch if self.train else -1}|{row.get('chrom')}|{row.get('start')}|" \
+              f"{row.get('strand')}|{row['seq']}"
+        g = torch.Generator()
+        g.manual_seed(int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1)
+        return g
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        seqs, masks = [], []
+        seqs, masks, gens = [], [], []
         for r in rows:
+            g = self._generator(r)
             s = r["seq"]
             m = r.get("repeat_mask")
-            if self.train and self.cfg.rc_augment and torch.rand(()) < 0.5:
+            if self.train and self.cfg.rc_augment and torch.rand((), generator=g) < 0.5:
                 s = reverse_complement(s)
                 m = m[::-1] if m is not None else None
             seqs.append(s)
             masks.append(m)
+            gens.append(g)
         texts = [tokenization.prepare(self.tok, s) for s in seqs]
         enc = self.tok(texts, padding=True, truncation=True, max_length=self.cfg.max_length, return_tensors="pt",
                        return_offsets_mapping=self.lm and self.kind != "kmer_overlap",
@@ -163,18 +181,23 @@ class DnaCollator:
                     span = np.maximum(b - a, 1)
                     frac = (cum[np.minimum(b, len(m))] - cum[np.minimum(a, len(m))]) / span
                     weights[i] = torch.from_numpy(1.0 - frac * (1.0 - w_rep)).float()
-            weights[special | (batch["attention_mask"] == 0)] = 0.0
+            pad_or_special = special | (batch["attention_mask"] == 0)
+            weights[pad_or_special] = 0.0
             labels = batch["input_ids"].clone()
             if self.cfg.task == "mlm":
-                prob = torch.full(labels.shape, self.cfg.mlm_probability)
-                prob[special | (batch["attention_mask"] == 0)] = 0.0
-                chosen = torch.bernoulli(prob).bool()
-                labels[~chosen] = -100
                 ids = batch["input_ids"]
-                replace = torch.bernoulli(torch.full(labels.shape, 0.8)).bool() & chosen
-                ids[replace] = self.tok.mask_token_id
-                rand = torch.bernoulli(torch.full(labels.shape, 0.5)).bool() & chosen & ~replace
-                ids[rand] = torch.randint(len(self.tok), labels.shape)[rand]
+                for i, g in enumerate(gens):
+                    n = ids.shape[1]
+                    chosen = (torch.rand(n, generator=g) < self.cfg.mlm_probability) & ~pad_or_special[i]
+                    if not chosen.any():  # at least one prediction per sequence
+                        cand = torch.nonzero(~pad_or_special[i]).flatten()
+                        chosen[cand[torch.randint(len(cand), (1,), generator=g)]] = True
+                    u = torch.rand(n, generator=g)
+                    replace = chosen & (u < 0.8)
+                    rand = chosen & (u >= 0.8) & (u < 0.9)
+                    labels[i][~chosen] = -100
+                    ids[i][replace] = self.tok.mask_token_id
+                    ids[i][rand] = torch.randint(len(self.tok), (n,), generator=g)[rand]
             else:
                 labels[batch["attention_mask"] == 0] = -100
             batch["labels"] = labels
@@ -357,6 +380,12 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
                 loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=cw)
             return (loss, outputs) if return_outputs else loss
 
+    train_collator = DnaCollator(tok, cfg, True, lm)
+
+    class EpochToCollator(TrainerCallback):
+        def on_epoch_begin(self, args, state, control, **kw):
+            train_collator.epoch = int(state.epoch or 0)
+
     class MarkComplete(TrainerCallback):
         """Mark a checkpoint complete only after the Trainer finished writing it (on_save runs after)."""
 
@@ -391,11 +420,11 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
         metric_for_best_model=best_metric, greater_is_better=not best_metric.endswith("loss"),
         disable_tqdm=os.environ.get("PLANTLLM_QUIET") == "1", use_cpu=not torch.cuda.is_available(),
         **_precision(cfg))
-    callbacks = [MarkComplete()]
+    callbacks = [MarkComplete(), EpochToCollator()]
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
     trainer = PlantTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                           data_collator=DnaCollator(tok, cfg, True, lm),
+                           data_collator=train_collator,
                            compute_metrics=None if lm else make_compute_metrics(cfg.task), callbacks=callbacks)
     # evaluation uses the deterministic collator (no augmentation)
     eval_collator = DnaCollator(tok, cfg, False, lm)
