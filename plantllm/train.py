@@ -386,6 +386,17 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
         def on_epoch_begin(self, args, state, control, **kw):
             train_collator.epoch = int(state.epoch or 0)
 
+    clock: dict[str, float] = {}
+
+    class SteadyClock(TrainerCallback):
+        """Time from the end of the first 20% of steps to the end: throughput without start-up costs."""
+
+        def on_step_end(self, args, state, control, **kw):
+            warm = max(1, int(0.2 * args.max_steps)) if args.max_steps > 0 else 1
+            if state.global_step == warm:
+                clock["t"], clock["step"] = time.time(), state.global_step
+            clock["end"], clock["end_step"] = time.time(), state.global_step
+
     class MarkComplete(TrainerCallback):
         """Mark a checkpoint complete only after the Trainer finished writing it (on_save runs after)."""
 
@@ -420,7 +431,7 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
         metric_for_best_model=best_metric, greater_is_better=not best_metric.endswith("loss"),
         disable_tqdm=os.environ.get("PLANTLLM_QUIET") == "1", use_cpu=not torch.cuda.is_available(),
         **_precision(cfg))
-    callbacks = [MarkComplete(), EpochToCollator()]
+    callbacks = [MarkComplete(), EpochToCollator(), SteadyClock()]
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
     trainer = PlantTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
@@ -439,6 +450,10 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
     steps_run = result.global_step - (int(Path(resume_from).name.split("-")[1]) if resume_from else 0)
     tokens = steps_run * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size * cfg.max_length
     summary["tokens_per_s"] = round(tokens / max(seconds, 1e-9), 1)
+    if "t" in clock and clock["end_step"] > clock["step"]:
+        per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size * cfg.max_length
+        summary["steady_tokens_per_s"] = round((clock["end_step"] - clock["step"]) * per_step /
+                                               max(clock["end"] - clock["t"], 1e-9), 1)
     summary["validation"] = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))}
     if test_ds is not None:
         pred = trainer.predict(test_ds)
