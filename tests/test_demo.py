@@ -41,6 +41,10 @@ def test_demo_runs_and_reuses_stages(tmp_path, capsys):
     prom = datasets.load_from_disk(str(out / "4_promoter_data" / "dataset"))
     assert sum(prom["train"]["label"]) * 2 == len(prom["train"])  # balanced
     assert len(prom["train"]) + len(prom["validation"]) + len(prom["test"]) > 2 * 6_500
+    ft = json.loads((out / "6_promoter_model" / "manifest.json").read_text())
+    assert 0.0 <= ft["test"]["test_auroc"] <= 1.0 and ft["baseline_6mer_logistic"]["auroc"] > 0.6
+    assert (out / "5_pretrain" / "run" / "model" / "model.safetensors").exists()
+    assert "6-mer logistic regression" in report and "DeepSpeed ZeRO-2" in report
     first = (out / "1_species" / "manifest.json").stat().st_mtime_ns
     assert main(["demo", "--out", str(out), "--quick"]) == 0
     assert (out / "1_species" / "manifest.json").stat().st_mtime_ns == first  # stage reused
