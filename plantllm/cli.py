@@ -524,6 +524,59 @@ def finetune_cmd(config: Path = TrainCfgArg, dataset: Optional[Path] = DsOpt, mo
     _train(config, "task", dataset, model, output_dir, max_steps, deepspeed, nproc, hostfile, no_resume)
 
 
+# ------------------------------------------------------------------ predict
+predict_app = typer.Typer(no_args_is_help=True, help="Run fine-tuned models over genomes.")
+app.add_typer(predict_app, name="predict")
+
+
+@predict_app.command("promoters")
+def predict_promoters_cmd(
+    model: Path = typer.Argument(..., help="Fine-tuned promoter model folder."),
+    species: str = typer.Argument(..., help="Species card name or path."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (bedGraph, BED, TSV, JSON, PNG)."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    chromosomes: str = typer.Option("", "--chromosomes", help="Only these chromosomes (comma separated)."),
+    region: list[str] = typer.Option([], "--region", help="Chr1:1000-2000 (1-based), repeatable."),
+    bed: Optional[Path] = typer.Option(None, "--bed", help="Scan the regions of a BED file."),
+    held_out: Optional[Path] = typer.Option(None, "--held-out", help="Scan the test blocks of this dataset."),
+    candidates: Optional[Path] = typer.Option(None, "--candidates", help="Score a FASTA of candidate sequences."),
+    stride: int = typer.Option(50, "--stride", help="Step between candidate TSSs (bp)."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Call bins with P(promoter) >= this."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Call the k best bins instead of a threshold."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    evaluate: Optional[Path] = typer.Option(None, "--evaluate", help="Promoter dataset: held-out metrics, "
+                                                                      "TSS recovery, baselines."),
+) -> None:
+    """Genome-wide promoter prediction on both strands, with evaluation against the annotation."""
+    from .assembly import Assembly
+    from .promoter import (ModelScorer, ScanParams, held_out_regions, parse_region, predict_promoters,
+                           read_bed_regions, score_fasta, window_params_of)
+
+    if candidates is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = score_fasta(ModelScorer(model), candidates, out, batch_size)
+        con.info(f"wrote {path}")
+        return
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    regions = [parse_region(r, asm) for r in region]
+    regions += [(asm.card.canonical(c), 0, asm.genome.length(c)) for c in chromosomes.split(",") if c]
+    if bed:
+        regions += read_bed_regions(bed, asm)
+    if held_out:
+        regions += held_out_regions(asm, held_out)
+    wp = window_params_of(model) or (249, 50)
+    s = predict_promoters(model, asm, out, regions=regions or None,
+                          params=ScanParams(wp[0], wp[1], stride, batch_size), threshold=None if top_k else threshold,
+                          top_k=top_k, evaluate=evaluate)
+    con.info(f"scanned {s['windows']:,} windows x 2 strands at {s['windows_per_s']:,.0f} windows/s; "
+             f"{s['calls']:,} promoter regions in {out}/promoters.bed")
+    if "evaluation" in s:
+        for name, r in s["evaluation"]["tss_recovery"].items():
+            t = s["evaluation"]["held_out_task"][name]
+            con.out.print(f"{name:>16}: held-out AUROC {t['auroc']:.3f}, AUPRC {t['auprc']:.3f}; genome scan recovers "
+                          f"{r['tss_recovered']}/{r['annotated_tss']} annotated TSSs, precision {r['precision']:.2f}")
+
+
 # ------------------------------------------------------------------ later stages
 def _planned(group: str, issue: int, what: str) -> typer.Typer:
     sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
@@ -538,7 +591,6 @@ def _planned(group: str, issue: int, what: str) -> typer.Typer:
     return sub
 
 
-_planned("predict", 9, "genome-wide promoter prediction")
 _planned("motifs", 10, "motif discovery from a trained model")
 _planned("variants", 11, "score and rank variants from a VCF")
 _planned("bench", 12, "benchmarks against baselines and peers")
