@@ -59,10 +59,17 @@ class ModelScorer:
         self.model.to(self.device, dtype=self.dtype).eval()
         self.max_length = max_length
         self.kind = (getattr(self.tok, "plantllm", {}) or {}).get("kind")
+        try:
+            self.fast = tokenization.FastDnaEncoder(self.tok)
+        except PlantLLMError:
+            self.fast = None  # published tokenizers (BPE, others): the HF tokenizer itself
 
     def encode(self, seqs: list[str]) -> dict[str, torch.Tensor]:
-        texts = [tokenization.prepare(self.tok, s) for s in seqs]
-        enc = self.tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        if self.fast is not None:
+            enc = self.fast(seqs, self.max_length or self.tok.model_max_length)
+        else:
+            texts = [tokenization.prepare(self.tok, s) for s in seqs]
+            enc = self.tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
     @torch.inference_mode()
@@ -170,30 +177,53 @@ def iter_windows(asm: Assembly, regions: list[tuple[str, int, int]], p: ScanPara
                 yield chrom, ws, seq[o:o + W]
 
 
+def _batches(asm: Assembly, regions, p: ScanParams, total: int, label: str):
+    batch: list[tuple[str, int, str]] = []
+    for item in con.track(iter_windows(asm, regions, p), label, total=total, unit="windows"):
+        batch.append(item)
+        if len(batch) >= p.batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def scan(asm: Assembly, scorer: Scorer, regions: list[tuple[str, int, int]], p: ScanParams
          ) -> dict[str, np.ndarray]:
-    """Score both strands of every window; returns arrays chrom, tss, strand, score (one row per strand)."""
+    """Score both strands of every window; returns arrays chrom, tss, strand, score (one row per strand).
+
+    For a model, the next batch is read, reverse-complemented and tokenized in a background thread
+    while the current batch runs through the model (tokenizers and torch both release the GIL), so
+    the scan runs at the speed of the forward pass.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     total = sum(max(0, (e - s - p.window) // p.stride + 1) for _, s, e in regions)
     chroms, tss, strands, scores = [], [], [], []
-    batch: list[tuple[str, int, str]] = []
 
-    def flush():
+    def prepare(batch):
         fwd = [b[2] for b in batch]
-        sc = scorer.score(fwd + [reverse_complement(s) for s in fwd])  # both strands in one pass
+        seqs = fwd + [reverse_complement(s) for s in fwd]  # both strands in one pass
+        return batch, (scorer.encode(seqs) if hasattr(scorer, "encode") else seqs)
+
+    def consume(batch, prepared):
+        sc = scorer.forward(prepared) if hasattr(scorer, "encode") else scorer.score(prepared)
         n = len(batch)
         for i, (c, ws, _) in enumerate(batch):
             chroms.extend((c, c))
             tss.extend((ws + p.upstream, ws + p.window - 1 - p.upstream))
             strands.extend(("+", "-"))
             scores.extend((sc[i], sc[n + i]))
-        batch.clear()
 
-    for item in con.track(iter_windows(asm, regions, p), f"scanning with {scorer.name}", total=total, unit="windows"):
-        batch.append(item)
-        if len(batch) >= p.batch_size:
-            flush()
-    if batch:
-        flush()
+    batches = _batches(asm, regions, p, total, f"scanning with {scorer.name}")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        nxt = pool.submit(lambda: next((prepare(b) for b in batches), None))
+        while True:
+            ready = nxt.result()
+            if ready is None:
+                break
+            nxt = pool.submit(lambda: next((prepare(b) for b in batches), None))
+            consume(*ready)
     return {"chrom": np.array(chroms, dtype=object), "tss": np.array(tss, dtype=np.int64),
             "strand": np.array(strands, dtype=object), "score": np.array(scores, dtype=np.float32)}
 

@@ -101,3 +101,14 @@ def test_bad_tokenizer_requests():
         T.build("wordpiece")
     with pytest.raises(PlantLLMError, match="BPE tokenizer is trained"):
         T.build("bpe")
+
+
+@pytest.mark.parametrize("make", [lambda: T.char_tokenizer(), lambda: T.kmer_tokenizer(6),
+                                  lambda: T.kmer_tokenizer(3, objective="clm")])
+def test_fast_encoder_is_identical_to_the_hf_tokenizer(make, real):
+    tok = make()
+    fast = T.FastDnaEncoder(tok)
+    seqs = [real[i:i + 300 + (i % 7)] for i in range(0, 20_000, 997)] + [real[:250] + "N" + real[300:340], "acgtRYacg"]
+    want = tok(seqs, padding=True, return_tensors="pt")
+    got = fast(seqs)
+    assert (got["input_ids"] == want["input_ids"]).all() and (got["attention_mask"] == want["attention_mask"]).all()
