@@ -577,6 +577,77 @@ def predict_promoters_cmd(
                           f"{r['tss_recovered']}/{r['annotated_tss']} annotated TSSs, precision {r['precision']:.2f}")
 
 
+# ------------------------------------------------------------------ variants
+variants_app = typer.Typer(no_args_is_help=True, help="Score, annotate and rank variants for breeding.")
+app.add_typer(variants_app, name="variants")
+
+
+@variants_app.command("score")
+def variants_score(
+    vcf: Path = typer.Argument(..., help="VCF/BCF, plain or bgzipped, any ploidy, many samples."),
+    species: str = typer.Argument(..., help="Species card name or path."),
+    model: Path = typer.Option(..., "--model", help="Model folder (MLM for llr, CLM for clm, classifier for delta)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: ranked.tsv, scored.vcf.gz, summary.png/json."),
+    method: str = typer.Option("llr", "--method", help="llr (masked LM, zero-shot), clm, delta or embedding."),
+    window: int = typer.Option(128, "--window", help="Sequence window around each variant (bp)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sites per forward batch."),
+    region: list[str] = typer.Option([], "--region", help="Only variants in Chr1:1000-2000 (repeatable)."),
+    bed: Optional[Path] = typer.Option(None, "--bed", help="Only variants in the regions of a BED (GWAS intervals)."),
+    genes: str = typer.Option("", "--genes", help="Only variants within these genes +/- 2 kb (comma separated)."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+) -> None:
+    """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority."""
+    from .assembly import Assembly
+    from .promoter import parse_region, read_bed_regions
+    from .variants import run_scoring
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    regions = [parse_region(r, asm) for r in region]
+    if bed:
+        regions += read_bed_regions(bed, asm)
+    if genes:
+        want = {x.strip() for x in genes.split(",") if x.strip()}
+        found = [g for g in asm.annotation.genes if g.locus in want or g.name in want or g.id in want]
+        missing = want - {g.locus for g in found} - {g.name for g in found} - {g.id for g in found}
+        if missing:
+            raise PlantLLMError(f"genes not in the annotation: {', '.join(sorted(missing))}")
+        regions += [(g.chrom, max(0, g.start - 2000), g.end + 2000) for g in found]
+    s = run_scoring(asm, vcf, model, out, method=method, window=window, batch_size=batch_size,
+                    regions=regions or None)
+    con.info(f"scored {s['scored']:,} variants at {s['variants_per_s']:,.0f} variants/s; ranked list {out}/ranked.tsv, "
+             f"annotated VCF {out}/scored.vcf.gz, plot {out}/summary.png")
+    if s["separation"]:
+        con.out.print("zero-shot separation (AUROC): " + ", ".join(f"{k} {v:.3f}" for k, v in s["separation"].items()
+                                                                    if k != "n"))
+
+
+@variants_app.command("saturate")
+def variants_saturate(
+    species: str = typer.Argument(..., help="Species card name or path."),
+    out: Path = typer.Option(..., "--out", "-o", help="VCF of every possible SNV in the regions."),
+    region: list[str] = typer.Option([], "--region", help="Chr1:1000-2000 (repeatable)."),
+    genes: str = typer.Option("", "--genes", help="CDS and 300 bp promoters of these genes."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+) -> None:
+    """Write every possible SNV of regions or genes as a VCF (in-silico saturation mutagenesis)."""
+    from .assembly import Assembly
+    from .promoter import parse_region
+    from .variants import write_saturation_vcf
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    regions = [parse_region(r, asm) for r in region]
+    want = {x.strip() for x in genes.split(",") if x.strip()}
+    for g in asm.annotation.genes:
+        if (g.locus in want or g.name in want) and g.canonical is not None:
+            t = g.canonical
+            regions += [(t.chrom, s, e) for s, e in t.cds]
+            regions.append((t.chrom, max(0, t.tss - 300), t.tss) if t.strand != "-" else (t.chrom, t.tss + 1, t.tss + 301))
+    if not regions:
+        raise PlantLLMError("give --region or --genes")
+    write_saturation_vcf(asm, regions, out)
+    con.info(f"wrote {out}")
+
+
 # ------------------------------------------------------------------ later stages
 def _planned(group: str, issue: int, what: str) -> typer.Typer:
     sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
@@ -592,7 +663,6 @@ def _planned(group: str, issue: int, what: str) -> typer.Typer:
 
 
 _planned("motifs", 10, "motif discovery from a trained model")
-_planned("variants", 11, "score and rank variants from a VCF")
 _planned("bench", 12, "benchmarks against baselines and peers")
 
 

@@ -221,7 +221,10 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
 
     report = out / "report.html"
     with atomic_write(report) as fh:
-        fh.write(_report_html(stage1, land, corpus, promoter, pre, ft, scan_res, out, time.time() - t0))
+        total = sum(json.loads((out / d / "manifest.json").read_text()).get("seconds", 0.0)
+                    for d in ("1_species", "2_landscape", "3_corpus", "4_promoter_data", "5_pretrain",
+                              "6_promoter_model", "7_promoter_scan"))
+        fh.write(_report_html(stage1, land, corpus, promoter, pre, ft, scan_res, out, total))
     return report
 
 
@@ -262,7 +265,8 @@ database, took the repeats from the assembly's soft-mask, measured where genes, 
 repeats and each region class lie along the chromosome, and built two datasets from it: a pretraining corpus of
 512 bp windows carrying per-base repeat masks, and a promoter task (windows -249..+50 around each protein-coding
 gene's TSS against GC-matched genomic windows far from any TSS). Both are split by 1 Mb blocks of the chromosome,
-so no test window overlaps a training window. Time: {seconds:.0f} s.</p>
+so no test window overlaps a training window. Compute time of all stages: {seconds / 60:.1f} minutes on this
+machine.</p>
 <h2>The assembly</h2>
 <ul><li>GC {100 * seq['gc']:.1f}%, N {100 * seq['n_fraction']:.2f}%, soft-masked {100 * seq['soft_masked_fraction']:.1f}%</li>
 <li>{counts.get('genes', 0):,} genes ({counts.get('coding_genes', 0):,} protein-coding), {counts.get('transcripts', 0):,} transcripts</li>

@@ -77,7 +77,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU when supported, else fp16; fp32 on CPU) | fp32 | bf16 | fp16
     dataloader_num_workers: int = 0
     max_train_samples: int | None = None
-    max_eval_samples: int | None = None
+    max_eval_samples: int | None = None  # caps the validation set used during training; the test set is never cut
     species: str | None = None
     source: str | None = None
 
@@ -326,9 +326,7 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
         train_ds = train_ds.select(range(min(cfg.max_train_samples, len(train_ds))))
     if cfg.max_eval_samples:
         eval_ds = eval_ds.select(range(min(cfg.max_eval_samples, len(eval_ds))))
-    test_ds = ds["test"] if "test" in ds and len(ds["test"]) else None
-    if test_ds is not None and cfg.max_eval_samples:
-        test_ds = test_ds.select(range(min(cfg.max_eval_samples, len(test_ds))))
+    test_ds = ds["test"] if "test" in ds and len(ds["test"]) else None  # always whole: reported metrics
 
     num_labels = None
     if cfg.task == "classification":

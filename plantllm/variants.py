@@ -1,0 +1,412 @@
+"""Variant prioritization: score, annotate and rank the variants of a VCF for breeding.
+
+Scores (``method``):
+
+* ``llr`` (MLM, zero-shot, as GPN): the variant's token is masked in a window centred on
+  it; score = log P(ALT) - log P(REF) at the mask, averaged over the forward window and
+  its reverse complement. One masked pass per site serves every ALT allele of the site.
+  With k-mer tokenizers (AgroNT) the masked token is the k-mer holding the variant and
+  REF/ALT are the two k-mers.
+* ``clm`` (causal LM): log-likelihood of the ALT window minus that of the REF window.
+* ``delta``: a fine-tuned classifier's P(class 1 | ALT) - P(class 1 | REF) (e.g. promoter score).
+* ``embedding``: cosine distance between mean-pooled REF and ALT window embeddings.
+
+Negative ``llr``/``clm`` = ALT less likely under the model = more likely deleterious.
+
+Ranking (documented, reproducible): ``priority = 0.5 * impact + 0.5 * evidence`` where
+``impact`` is the consequence class weight (``IMPACT``) and ``evidence`` the percentile of
+the model score among the scored variants (most deleterious = 1); the dosage-weighted
+score multiplies the model score by the mean ALT dosage of the samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from . import console as con
+from . import tokenization
+from .assembly import Assembly
+from .consequence import ConsequenceAnnotator
+from .errors import InputFileError, PlantLLMError
+from .io import atomic_path, atomic_write
+from .sequence import reverse_complement
+from .vcf import Variant, VcfStats, check_ref, read_vcf
+
+METHODS = ("llr", "clm", "delta", "embedding")
+#: consequence class weights used in the priority (1 = most likely to change a trait)
+IMPACT = {
+    "stop_gained": 1.0, "frameshift_variant": 1.0, "splice_acceptor_variant": 0.95, "splice_donor_variant": 0.95,
+    "start_lost": 0.95, "stop_lost": 0.9, "inframe_indel": 0.7, "missense_variant": 0.65,
+    "splice_region_variant": 0.45, "upstream_gene_variant": 0.4, "5_prime_UTR_variant": 0.35,
+    "3_prime_UTR_variant": 0.3, "non_coding_exon_variant": 0.3, "synonymous_variant": 0.15,
+    "stop_retained_variant": 0.15, "intron_variant": 0.15, "downstream_gene_variant": 0.1,
+    "intergenic_variant": 0.05,
+}
+
+
+@dataclass
+class Scored:
+    variant: Variant
+    consequence: object
+    score: float
+    subgenome: str
+    repeat: bool
+
+
+class VariantScorer:
+    """Batched scoring of variants with one model (see module doc for methods)."""
+
+    def __init__(self, model_dir: str | Path, method: str = "llr", window: int = 128, batch_size: int = 32,
+                 trust_remote_code: bool = False):
+        from . import models as M
+        from .promoter import device_and_dtype
+
+        if method not in METHODS:
+            raise PlantLLMError(f"method '{method}' must be one of {METHODS}")
+        task = {"llr": "mlm", "clm": "clm", "delta": "classification", "embedding": "embedding"}[method]
+        self.model, self.tok = M.load(model_dir, task=task, trust_remote_code=trust_remote_code)
+        self.device, self.dtype = device_and_dtype()
+        self.model.to(self.device, dtype=self.dtype).eval()
+        self.method, self.window, self.batch_size = method, window, batch_size
+        if method == "llr" and self.tok.mask_token_id is None:
+            raise PlantLLMError(f"{model_dir}: the tokenizer has no mask token: use --method clm or embedding")
+
+    # ------------------------------------------------------------ helpers
+    def _enc(self, seqs: list[str]) -> dict:
+        texts = [tokenization.prepare(self.tok, s) for s in seqs]
+        enc = self.tok(texts, padding=True, return_tensors="pt", return_offsets_mapping=True)
+        return enc
+
+    @torch.inference_mode()
+    def _logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+        return out.logits.float().cpu()
+
+    # ------------------------------------------------------------ methods
+    def score_sites(self, sites: list[tuple[str, list[str], int]]) -> list[list[float]]:
+        """For sites (ref window, alt windows, centre offset) return one score per ALT."""
+        if self.method == "llr":
+            return self._llr(sites)
+        if self.method == "clm":
+            return self._paired(sites, self._clm_ll, lambda a, r: a - r)
+        if self.method == "delta":
+            return self._paired(sites, self._prob, lambda a, r: a - r)
+        return self._paired(sites, self._embed, lambda a, r: float(1 - np.dot(a, r) / (np.linalg.norm(a) * np.linalg.norm(r) + 1e-12)))
+
+    def _llr(self, sites) -> list[list[float]]:
+        """GPN-style masked log-likelihood ratio, both strands, one masked pass per site and strand."""
+        out = [[0.0] * len(alts) for _, alts, _ in sites]
+        for strand in ("+", "-"):
+            refs, alts_all, centres = [], [], []
+            for ref, alts, c in sites:
+                if strand == "-":
+                    refs.append(reverse_complement(ref))
+                    alts_all.append([reverse_complement(a) for a in alts])
+                    centres.append(len(ref) - 1 - c)
+                else:
+                    refs.append(ref)
+                    alts_all.append(alts)
+                    centres.append(c)
+            enc = self._enc(refs)
+            ids = enc["input_ids"].clone()
+            pos = []
+            for i, c in enumerate(centres):
+                offs = enc["offset_mapping"][i]
+                hit = ((offs[:, 0] <= c) & (offs[:, 1] > c)).nonzero().flatten()
+                if not len(hit):
+                    raise PlantLLMError("the variant's base is not covered by a token (window too long for the model?)")
+                pos.append(int(hit[0]))
+                ids[i, pos[-1]] = self.tok.mask_token_id
+            logp = torch.log_softmax(self._logits(ids, enc["attention_mask"]), -1)
+            for i, (p, alts) in enumerate(zip(pos, alts_all)):
+                ref_id = int(enc["input_ids"][i, p])
+                alt_enc = self._enc(alts)
+                for j in range(len(alts)):
+                    alt_id = int(alt_enc["input_ids"][j, p])
+                    out[i][j] += 0.5 * float(logp[i, p, alt_id] - logp[i, p, ref_id])
+        return out
+
+    def _paired(self, sites, fn, combine) -> list[list[float]]:
+        flat, index = [], []
+        for i, (ref, alts, _) in enumerate(sites):
+            flat.append(ref)
+            index.append((i, -1))
+            for j, a in enumerate(alts):
+                flat.append(a)
+                index.append((i, j))
+        vals = fn(flat)
+        refs = {i: vals[k] for k, (i, j) in enumerate(index) if j == -1}
+        out = [[0.0] * len(alts) for _, alts, _ in sites]
+        for k, (i, j) in enumerate(index):
+            if j >= 0:
+                out[i][j] = float(combine(vals[k], refs[i]))
+        return out
+
+    def _clm_ll(self, seqs: list[str]) -> list[float]:
+        res = []
+        for strand_seqs in (seqs, [reverse_complement(s) for s in seqs]):
+            enc = self._enc(strand_seqs)
+            logp = torch.log_softmax(self._logits(enc["input_ids"], enc["attention_mask"]), -1)
+            tgt = enc["input_ids"][:, 1:]
+            ll = logp[:, :-1].gather(-1, tgt.unsqueeze(-1)).squeeze(-1) * enc["attention_mask"][:, 1:]
+            res.append(ll.sum(1).numpy())
+        return list(0.5 * (res[0] + res[1]))
+
+    def _prob(self, seqs: list[str]) -> list[float]:
+        enc = self._enc(seqs)
+        logits = self._logits(enc["input_ids"], enc["attention_mask"])
+        return list(torch.softmax(logits, -1)[:, -1].numpy())
+
+    def _embed(self, seqs: list[str]) -> list[np.ndarray]:
+        from . import models as M
+
+        return list(M.embed(self.model, self.tok, seqs))
+
+
+def _windows(genome, v: Variant, window: int) -> tuple[str, str, int]:
+    from .tasks.variants import variant_windows
+
+    return variant_windows(genome, v.chrom, v.pos, v.ref, v.alt, window)
+
+
+def score_vcf(asm: Assembly, vcf: str | Path, scorer: VariantScorer, *, regions=None, stats: VcfStats | None = None
+              ) -> Iterator[Scored]:
+    """Stream through a VCF: REF-check, annotate, and score in batches of sites (ALTs of a site together)."""
+    st = stats if stats is not None else VcfStats()
+    ann = ConsequenceAnnotator(asm) if asm.has_annotation else None
+    rep = asm.repeats
+    pending: list[list[Variant]] = []
+
+    def flush():
+        sites = []
+        for group in pending:
+            ref_seq, _, centre = _windows(asm.genome, group[0], scorer.window)
+            sites.append((ref_seq, [_windows(asm.genome, v, scorer.window)[1] for v in group], centre))
+        scores = scorer.score_sites(sites)
+        for group, sc in zip(pending, scores):
+            for v, s in zip(group, sc):
+                csq = ann.annotate(v.chrom, v.pos, v.ref, v.alt) if ann else None
+                yield Scored(v, csq, float(s), asm.card.subgenome_of(v.chrom) or "",
+                             bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]))
+        pending.clear()
+
+    last_key = None
+    for v in read_vcf(vcf, asm.card, st):
+        if regions is not None and not any(c == v.chrom and s <= v.pos < e for c, s, e in regions):
+            st.outside_regions += 1
+            continue
+        if v.chrom not in asm.genome.chromosomes(nuclear_only=False):
+            st.unknown_chrom += 1
+            continue
+        if not check_ref(asm.genome, v, st):
+            continue
+        if scorer.method == "llr" and v.kind != "snv":
+            st.indels_skipped += 1  # a masked single-token LLR is defined for substitutions only
+            continue
+        key = (v.chrom, v.pos, v.ref)
+        if key == last_key and pending:
+            pending[-1].append(v)  # another ALT of the same site: shares the forward pass
+        else:
+            if len(pending) >= scorer.batch_size:
+                yield from flush()
+            pending.append([v])
+            last_key = key
+    if pending:
+        yield from flush()
+    checked = st.variants - st.indels_skipped - st.outside_regions
+    if checked and st.ref_mismatch / checked > 0.05:
+        raise InputFileError(f"REF does not match the genome at {st.ref_mismatch} of {checked} variants "
+                             f"(first: {st.first_mismatch})", path=vcf,
+                             fix="the VCF was called against another assembly; use its FASTA or lift it over")
+
+
+def prioritize(rows: list[Scored], method: str = "llr") -> list[dict]:
+    """Rows with impact, evidence percentile, dosage-weighted score and priority, sorted (rank 1 first)."""
+    if not rows:
+        return []
+    scores = np.array([r.score for r in rows])
+    # llr / clm: lower = ALT less likely = stronger evidence; delta / embedding: larger change = stronger
+    key = scores if method in ("llr", "clm") else -np.abs(scores)
+    order = np.argsort(np.argsort(key, kind="stable"), kind="stable")
+    evidence = 1.0 - order / max(len(rows) - 1, 1)
+    out = []
+    for r, ev in zip(rows, evidence):
+        term = r.consequence.term if r.consequence else "intergenic_variant"
+        impact = IMPACT.get(term, 0.05)
+        dose = r.variant.dosage
+        out.append({
+            "chrom": r.variant.chrom, "pos": r.variant.pos + 1, "id": r.variant.id, "ref": r.variant.ref,
+            "alt": r.variant.alt, "consequence": term, "gene": getattr(r.consequence, "gene", ""),
+            "transcript": getattr(r.consequence, "transcript", ""), "aa_change": getattr(r.consequence, "aa_change", ""),
+            "distance_to_tss": getattr(r.consequence, "distance_to_tss", -1), "repeat": r.repeat,
+            "subgenome": r.subgenome, "score": r.score, "dosage": dose,
+            "dosage_weighted_score": r.score * dose if dose == dose else math.nan,
+            "n_carriers": r.variant.n_carriers, "impact": impact, "evidence": float(ev),
+            "priority": 0.5 * impact + 0.5 * float(ev), "vcf_line": r.variant.line})
+    out.sort(key=lambda d: (-d["priority"], -d["evidence"]))
+    for i, d in enumerate(out, 1):
+        d["rank"] = i
+    return out
+
+
+TSV_COLUMNS = ["rank", "priority", "chrom", "pos", "id", "ref", "alt", "consequence", "gene", "transcript",
+               "aa_change", "distance_to_tss", "repeat", "subgenome", "score", "dosage", "dosage_weighted_score",
+               "n_carriers", "impact", "evidence"]
+
+
+def write_tsv(rows: list[dict], path: Path, asm: Assembly) -> Path:
+    with atomic_write(path) as fh:
+        fh.write("\t".join(TSV_COLUMNS) + "\n")
+        for d in rows:
+            vals = {**d, "chrom": asm.genome.file_name(d["chrom"])}
+            fh.write("\t".join(_fmt(vals[c]) for c in TSV_COLUMNS) + "\n")
+    return path
+
+
+def _fmt(x) -> str:
+    if isinstance(x, float):
+        return "nan" if x != x else f"{x:.6g}"
+    if isinstance(x, bool):
+        return "1" if x else "0"
+    return str(x)
+
+
+def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model: str) -> Path:
+    """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), atomically."""
+    import pysam
+
+    by = {}
+    for d in rows:
+        by[(d["vcf_line"], d["alt"])] = d
+    pysam.set_verbosity(0)
+    vin = pysam.VariantFile(str(src))
+    header = vin.header.copy()
+    for key, num, typ, desc in (
+            ("PLLM_CSQ", "A", "String", "plantllm most severe consequence per ALT"),
+            ("PLLM_GENE", "A", "String", "plantllm gene of that consequence"),
+            ("PLLM_SCORE", "A", "Float", f"plantllm {method} score per ALT (model {Path(model).name}); "
+                                         "negative = ALT less likely"),
+            ("PLLM_PRIORITY", "A", "Float", "plantllm priority 0.5*impact + 0.5*evidence percentile"),
+            ("PLLM_RANK", "A", "Integer", "plantllm rank of the ALT (1 = highest priority)")):
+        header.add_meta("INFO", items=[("ID", key), ("Number", num), ("Type", typ), ("Description", desc)])
+    mode = "wz" if str(path).endswith(".gz") else "w"
+    header_lines = len(str(vin.header).splitlines())
+    with atomic_path(path) as tmp:
+        with pysam.VariantFile(str(tmp), mode, header=header) as vout:
+            for i, rec in enumerate(vin, 1):
+                line = header_lines + i
+                new = vout.new_record(contig=rec.chrom, start=rec.start, stop=rec.stop, alleles=rec.alleles,
+                                      id=rec.id, qual=rec.qual, filter=rec.filter.keys(), info=dict(rec.info))
+                for s in rec.samples:
+                    for k, v in rec.samples[s].items():
+                        new.samples[s][k] = v
+                ds = [by.get((line, a)) for a in (rec.alts or ())]
+                if any(ds):
+                    new.info["PLLM_CSQ"] = tuple(d["consequence"] if d else "." for d in ds)
+                    new.info["PLLM_GENE"] = tuple((d["gene"] or ".") if d else "." for d in ds)
+                    new.info["PLLM_SCORE"] = tuple(d["score"] if d else None for d in ds)
+                    new.info["PLLM_PRIORITY"] = tuple(d["priority"] if d else None for d in ds)
+                    new.info["PLLM_RANK"] = tuple(d["rank"] if d else None for d in ds)
+                vout.write(new)
+    vin.close()
+    return path
+
+
+def plot_summary(rows: list[dict], path: Path, method: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = [c for c in IMPACT if any(d["consequence"] == c for d in rows)]
+    fig, ax = plt.subplots(1, 2, figsize=(13, 4))
+    data = [[d["score"] for d in rows if d["consequence"] == c] for c in classes]
+    ax[0].boxplot(data, vert=False, tick_labels=[f"{c} ({len(x)})" for c, x in zip(classes, data)])
+    ax[0].set_xlabel(f"{method} score (lower = ALT less likely)")
+    ax[0].set_title("score by consequence class")
+    for c in sorted({d["chrom"] for d in rows}):
+        pts = [(d["pos"], d["score"]) for d in rows if d["chrom"] == c]
+        ax[1].scatter(*zip(*pts), s=4, label=f"chromosome {c}")
+    ax[1].set_xlabel("position (bp)"), ax[1].set_ylabel("score"), ax[1].set_title("scores along the chromosome")
+    ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run_scoring(asm: Assembly, vcf: str | Path, model_dir: str | Path, out: str | Path, *, method: str = "llr",
+                window: int = 128, batch_size: int = 32, regions=None, labels: dict | None = None) -> dict:
+    """Score, annotate, rank; write ranked.tsv, scored.vcf.gz, summary.png, summary.json in ``out``."""
+    import json
+    import time
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scorer = VariantScorer(model_dir, method, window, batch_size)
+    st = VcfStats()
+    t0 = time.time()
+    rows = list(con.track(score_vcf(asm, vcf, scorer, regions=regions, stats=st), "scoring variants",
+                          unit="variants"))
+    seconds = time.time() - t0
+    if not rows:
+        raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
+    ranked = prioritize(rows, method)
+    write_tsv(ranked, out / "ranked.tsv", asm)
+    write_vcf(vcf, ranked, out / "scored.vcf.gz", method, str(model_dir))
+    plot_summary(ranked, out / "summary.png", method)
+    summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window, "scored": len(ranked),
+               "seconds": round(seconds, 1), "variants_per_s": round(len(ranked) / max(seconds, 1e-9), 1),
+               "vcf_stats": st.__dict__, "by_consequence": {}}
+    for c in IMPACT:
+        v = [d["score"] for d in ranked if d["consequence"] == c]
+        if v:
+            summary["by_consequence"][c] = {"n": len(v), "mean_score": float(np.mean(v))}
+    summary["separation"] = consequence_auroc(ranked)
+    with atomic_write(out / "summary.json") as fh:
+        json.dump(summary, fh, indent=2, default=str)
+    return summary
+
+
+def consequence_auroc(rows: list[dict]) -> dict:
+    """AUROC of -score separating damaging (stop gained, missense, start lost, splice) from neutral-ish
+    (synonymous, intergenic) variants: the zero-shot check of the PDLLM / GPN papers."""
+    from sklearn.metrics import roc_auc_score
+
+    pos = {"stop_gained", "missense_variant", "start_lost", "splice_donor_variant", "splice_acceptor_variant"}
+    neg = {"synonymous_variant", "intergenic_variant"}
+    sel = [d for d in rows if d["consequence"] in pos | neg]
+    y = np.array([d["consequence"] in pos for d in sel])
+    if len(set(y)) < 2:
+        return {}
+    res = {"damaging_vs_neutral": float(roc_auc_score(y, [-d["score"] for d in sel])), "n": len(sel)}
+    for a, b in (("stop_gained", "synonymous_variant"), ("missense_variant", "synonymous_variant")):
+        s2 = [d for d in rows if d["consequence"] in (a, b)]
+        y2 = [d["consequence"] == a for d in s2]
+        if len(set(y2)) == 2:
+            res[f"{a}_vs_{b}"] = float(roc_auc_score(y2, [-d["score"] for d in s2]))
+    return res
+
+
+def write_saturation_vcf(asm: Assembly, regions: list[tuple[str, int, int]], path: str | Path) -> Path:
+    """Every possible SNV in the regions (one record per position, the three other bases as ALTs):
+    the in-silico saturation set used to check zero-shot scores against consequence classes."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fh.write("##fileformat=VCFv4.2\n##source=plantllm saturation mutagenesis\n")
+        for c in sorted({c for c, _, _ in regions}, key=lambda x: asm.genome.chromosomes(nuclear_only=False).index(x)):
+            fh.write(f"##contig=<ID={asm.genome.file_name(c)},length={asm.genome.length(c)}>\n")
+        fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        for c, s, e in sorted(regions, key=lambda r: (asm.genome.chromosomes(nuclear_only=False).index(r[0]), r[1])):
+            seq = asm.genome.fetch(c, s, e).upper()
+            name = asm.genome.file_name(c)
+            for i, b in enumerate(seq):
+                if b in "ACGT":
+                    fh.write(f"{name}\t{s + i + 1}\t.\t{b}\t{','.join(x for x in 'ACGT' if x != b)}\t.\t.\t.\n")
+    return path
