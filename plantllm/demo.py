@@ -109,7 +109,6 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
     asm = Assembly(species)
     if asm.card.fasta is None or not asm.card.fasta.exists():
         raise PlantLLMError("the demo genome is not installed", fix="run: bash scripts/setup.sh demo")

@@ -295,6 +295,11 @@ def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model:
             ("PLLM_PRIORITY", "A", "Float", "plantllm priority 0.5*impact + 0.5*evidence percentile"),
             ("PLLM_RANK", "A", "Integer", "plantllm rank of the ALT (1 = highest priority)")):
         header.add_meta("INFO", items=[("ID", key), ("Number", num), ("Type", typ), ("Description", desc)])
+    # VCFs without ##contig lines are common (the maize set has none); pysam needs them to write records
+    with pysam.VariantFile(str(src)) as scan_contigs:
+        for c in dict.fromkeys(r.chrom for r in scan_contigs):
+            if c not in header.contigs:
+                header.contigs.add(c)
     mode = "wz" if str(path).endswith(".gz") else "w"
     header_lines = len(str(vin.header).splitlines())
     with atomic_path(path) as tmp:

@@ -1,0 +1,149 @@
+"""Variant prioritization on real data: consequences (TAIR10), zero-shot scores, ranked outputs (maize VCF)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pysam
+import pytest
+
+from conftest import DATA
+from plantllm.assembly import Assembly
+from plantllm.consequence import ConsequenceAnnotator
+from plantllm.errors import InputFileError
+from plantllm.species import load_card
+from plantllm.splits import Splitter
+from plantllm.train import TrainConfig, run
+from plantllm.variants import VariantScorer, consequence_auroc, prioritize, run_scoring, score_vcf, write_saturation_vcf
+from plantllm.windows import WindowParams, build_pretrain
+
+ROOT = DATA.parent.parent
+
+
+@pytest.fixture(scope="module")
+def asm():
+    return Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
+
+
+@pytest.fixture(scope="module")
+def mlm(asm, tmp_path_factory):
+    d = tmp_path_factory.mktemp("mlm")
+    build_pretrain(asm, d / "c", WindowParams(128, 128), Splitter(0.1, 0.1, block_size=100_000))
+    s = run(TrainConfig(task="mlm", model=str(ROOT / "configs/models/tiny-bert-char.yaml"), dataset=str(d / "c"),
+                        output_dir=str(d / "run"), max_steps=15, per_device_train_batch_size=16, max_length=130,
+                        eval_steps=100, save_steps=100, max_eval_samples=32))
+    return s["model"]
+
+
+def _snv(asm, ann, pos, alt):
+    ref = asm.genome.fetch("1", pos, pos + 1).upper()
+    return ann.annotate("1", pos, ref, alt)
+
+
+def test_coding_consequences_of_real_nac001(asm):
+    """AT1G01010 (NAC001): CDS 3,760..5,630 (+), first intron 3,914..3,995, 429 amino acids."""
+    ann = ConsequenceAnnotator(asm)
+    c = _snv(asm, ann, 3759, "G")
+    assert (c.term, c.gene, c.aa_change) == ("start_lost", "AT1G01010", "M1V")
+    assert _snv(asm, ann, 5628, "C").term == "stop_lost" and _snv(asm, ann, 5628, "C").aa_change == "*430S"
+    assert _snv(asm, ann, 3913, "A").term == "splice_donor_variant"
+    assert _snv(asm, ann, 3950, "A").term == "intron_variant"
+    assert _snv(asm, ann, 3500, "A").term == "upstream_gene_variant"
+    assert _snv(asm, ann, 5700, "A").term == "3_prime_UTR_variant"
+    assert _snv(asm, ann, 3700, "A").term == "5_prime_UTR_variant"
+    assert ann.annotate("1", 3771, "A", "AT").term == "frameshift_variant"
+
+
+def test_saturation_classes_follow_the_genetic_code(asm, tmp_path):
+    """Every SNV of real CDSs: third codon positions are mostly synonymous, first/second never are
+    (except stop codon changes), and stop-gained SNVs create TAA/TAG/TGA."""
+    ann = ConsequenceAnnotator(asm)
+    g = next(x for x in asm.annotation.genes if x.locus == "AT1G01010").canonical
+    cds = np.concatenate([np.arange(s, e) for s, e in g.cds])
+    by_frame = {0: [], 1: [], 2: []}
+    for i, pos in enumerate(cds[:-3]):
+        ref = asm.genome.fetch("1", int(pos), int(pos) + 1).upper()
+        for alt in "ACGT":
+            if alt != ref:
+                by_frame[i % 3].append(ann.annotate("1", int(pos), ref, alt).term)
+    third = by_frame[2]
+    assert third.count("synonymous_variant") / len(third) > 0.5
+    assert "synonymous_variant" not in by_frame[1]
+    assert by_frame[0].count("stop_gained") + by_frame[1].count("stop_gained") + third.count("stop_gained") > 10
+
+
+def test_scores_ranked_tsv_and_vcf(asm, mlm, tmp_path):
+    vcf = write_saturation_vcf(asm, [("1", 3700, 3800), ("1", 20_000, 20_050)], tmp_path / "sat.vcf")
+    s = run_scoring(asm, vcf, mlm, tmp_path / "out", method="llr", window=64, batch_size=16)
+    assert s["scored"] == 3 * 150 and s["vcf_stats"]["ref_mismatch"] == 0
+    rows = [line.split("\t") for line in (tmp_path / "out" / "ranked.tsv").read_text().splitlines()]
+    head, body = rows[0], rows[1:]
+    assert head[:3] == ["rank", "priority", "chrom"] and [int(r[0]) for r in body] == list(range(1, 451))
+    pr = [float(r[1]) for r in body]
+    assert pr == sorted(pr, reverse=True)
+    assert body[0][7] in ("start_lost", "stop_gained", "missense_variant")  # severe first
+    with pysam.VariantFile(str(tmp_path / "out" / "scored.vcf.gz")) as v:
+        assert "PLLM_SCORE" in v.header.info and "PLLM_RANK" in v.header.info
+        recs = list(v)
+    assert len(recs) == 150 and all(len(r.info["PLLM_SCORE"]) == 3 for r in recs)
+    assert (tmp_path / "out" / "summary.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["by_consequence"]
+
+
+def test_multiallelic_site_shares_the_masked_pass(asm, mlm, tmp_path):
+    """The three ALTs of a site scored together equal the ALTs scored one per record."""
+    vcf_multi = write_saturation_vcf(asm, [("1", 3760, 3761)], tmp_path / "m.vcf")
+    ref = asm.genome.fetch("1", 3760, 3761).upper()
+    single = tmp_path / "s.vcf"
+    lines = vcf_multi.read_text().splitlines()
+    single.write_text("\n".join(lines[:-1] + [lines[-1].replace(lines[-1].split("\t")[4], a)
+                                              for a in "ACGT" if a != ref]) + "\n")
+    sc = VariantScorer(mlm, "llr", window=64)
+    a = sorted((r.variant.alt, r.score) for r in score_vcf(asm, vcf_multi, sc))
+    b = sorted((r.variant.alt, r.score) for r in score_vcf(asm, single, sc))
+    assert [x for x, _ in a] == [x for x, _ in b] and np.allclose([y for _, y in a], [y for _, y in b], atol=1e-5)
+
+
+def test_llr_reverse_complement_symmetry(asm, mlm):
+    """GPN's LLR averages both strands: for the same site, log P(alt) - log P(ref) must be the mean of the
+    forward and reverse-complement masked predictions, so swapping the model's view of the strand is neutral."""
+    sc = VariantScorer(mlm, "llr", window=64)
+    ref = asm.genome.fetch("1", 10_000 - 32, 10_000 + 32).upper()
+    alt = ref[:32] + ("A" if ref[32] != "A" else "C") + ref[33:]
+    from plantllm.sequence import reverse_complement as rc
+
+    s1 = sc.score_sites([(ref, [alt], 32)])[0][0]
+    s2 = sc.score_sites([(rc(ref), [rc(alt)], 64 - 1 - 32)])[0][0]
+    assert s1 == pytest.approx(s2, abs=1e-5)
+
+
+def test_dosage_weighting_and_wrong_genome(tmp_path, mlm):
+    from test_tasks import _maize
+
+    asm = _maize(tmp_path)
+    asm.card.gff = None
+    s = run_scoring(asm, DATA / "maize_b73v5_chr1_snps.vcf", mlm, tmp_path / "o", window=64)
+    rows = (tmp_path / "o" / "ranked.tsv").read_text().splitlines()
+    assert s["scored"] >= 190 and rows[1].split("\t")[7] == "intergenic_variant"  # no GFF: intergenic
+    (tmp_path / "b").mkdir()
+    bad = _maize(tmp_path / "b", shift=2)
+    with pytest.raises(InputFileError, match="REF does not match the genome"):
+        run_scoring(bad, DATA / "maize_b73v5_chr1_snps.vcf", mlm, tmp_path / "o2", window=64)
+    assert not (tmp_path / "o2" / "ranked.tsv").exists()
+
+
+def test_priority_documented_order():
+    from plantllm.consequence import Consequence
+    from plantllm.variants import Scored
+    from plantllm.vcf import Variant
+
+    def mk(term, score, dose=1.0):
+        return Scored(Variant("1", 5, "A", "G", dosage=dose), Consequence(term), score, "", False)
+
+    rows = prioritize([mk("synonymous_variant", -5.0), mk("stop_gained", -0.1), mk("intergenic_variant", 2.0, 0.5)])
+    assert [r["consequence"] for r in rows] == ["stop_gained", "synonymous_variant", "intergenic_variant"]
+    assert rows[2]["dosage_weighted_score"] == pytest.approx(1.0)
+    assert consequence_auroc([{"consequence": "stop_gained", "score": -3.0}, {"consequence": "synonymous_variant",
+                                                                            "score": 1.0}])["damaging_vs_neutral"] == 1.0
