@@ -114,7 +114,7 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
         raise PlantLLMError("the demo genome is not installed", fix="run: bash scripts/setup.sh demo")
     inputs = {"fasta": fingerprint(asm.card.fasta), "gff": fingerprint(asm.card.gff), "version": __version__,
               "quick": quick}
-    n_stages = 7
+    n_stages = 8
 
     def species_stage(folder: Path) -> dict:
         v = validate(asm)
@@ -218,12 +218,35 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
     scan_res = _stage(out, "7_promoter_scan", f"stage 7/{n_stages}: promoter scan of the held-out test blocks, both "
                                               "strands, against the annotation and baselines", inputs, scan_stage)
 
+    def variant_stage(folder: Path) -> dict:
+        from .promoter import held_out_regions
+        from .variants import run_scoring, write_saturation_vcf
+
+        # Real variant set: every possible SNV in the first two coding exons and the 300 bp promoter of
+        # protein-coding genes in the held-out test blocks (the model never trained on them).
+        test_blocks = held_out_regions(asm, out / "4_promoter_data" / "dataset")
+        genes = [g for g in asm.annotation.genes if g.canonical is not None and g.canonical.coding and
+                 any(c == g.chrom and s <= g.start and g.end <= e for c, s, e in test_blocks)]
+        genes = genes[:: max(1, len(genes) // (6 if quick else 25))][: 6 if quick else 25]
+        regions = []
+        for g in genes:
+            t = g.canonical
+            regions += [(t.chrom, a, b) for a, b in t.cds[:2]]
+            regions.append((t.chrom, max(0, t.tss - 300), t.tss) if t.strand != "-" else (t.chrom, t.tss + 1, t.tss + 301))
+        vcf = write_saturation_vcf(asm, regions, folder / "saturation.vcf")
+        s = run_scoring(asm, vcf, pre["model"], folder, method="llr", window=128)
+        return {"genes": [g.locus for g in genes], "scored": s["scored"], "variants_per_s": s["variants_per_s"],
+                "separation": s["separation"], "by_consequence": s["by_consequence"]}
+
+    var = _stage(out, "8_variants", f"stage 8/{n_stages}: zero-shot scoring and ranking of every possible SNV in "
+                                    "held-out genes", inputs, variant_stage)
+
     report = out / "report.html"
     with atomic_write(report) as fh:
         total = sum(json.loads((out / d / "manifest.json").read_text()).get("seconds", 0.0)
                     for d in ("1_species", "2_landscape", "3_corpus", "4_promoter_data", "5_pretrain",
-                              "6_promoter_model", "7_promoter_scan"))
-        fh.write(_report_html(stage1, land, corpus, promoter, pre, ft, scan_res, out, total))
+                              "6_promoter_model", "7_promoter_scan", "8_variants"))
+        fh.write(_report_html(stage1, land, corpus, promoter, pre, ft, scan_res, var, out, total))
     return report
 
 
@@ -232,8 +255,11 @@ def _img(path: Path) -> str:
             if path.exists() else "")
 
 
-def _report_html(stage: dict, land: dict, corpus: dict, promoter: dict, pre: dict, ft: dict, scan: dict, out: Path,
-                 seconds: float) -> str:
+def _report_html(stage: dict, land: dict, corpus: dict, promoter: dict, pre: dict, ft: dict, scan: dict, var: dict,
+                 out: Path, seconds: float) -> str:
+    sep = var["separation"]
+    var_rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{v['n']:,}</td><td>{v['mean_score']:.3f}</td></tr>"
+                       for c, v in var["by_consequence"].items())
     ev = scan["evaluation"]
     scan_rows = "".join(
         f"<tr><td>{html.escape(n)}</td><td>{ev['held_out_task'][n]['auroc']:.3f}</td><td>{ev['held_out_task'][n]['auprc']:.3f}</td>"
@@ -301,10 +327,23 @@ blocks); a TSS counts as recovered when a call on its strand lies within 100 bp.
 <table><tr><th>method</th><th>held-out AUROC</th><th>AUPRC</th><th>annotated TSSs recovered</th><th>calls at a TSS</th>
 <th>median distance to TSS (bp)</th></tr>{scan_rows}</table>
 {_img(out / "7_promoter_scan" / "evaluation.png")}
+<h2>Variant prioritization</h2>
+<p>Every possible SNV ({var['scored']:,}) in the first two coding exons and the 300 bp promoters of {len(var['genes'])}
+genes of the held-out blocks was annotated from the GFF (stop gained, missense, synonymous, ... computed from the
+codons) and scored zero-shot by the pretrained model (masked log-likelihood ratio of ALT vs REF, both strands, as
+GPN) at {var['variants_per_s']:,.0f} variants/s, then ranked (<code>8_variants/ranked.tsv</code>, and the input VCF with
+INFO fields in <code>8_variants/scored.vcf.gz</code>). How well does the score alone separate damaging from neutral
+variants? AUROC damaging (stop gained, missense, start lost, splice) vs synonymous/intergenic:
+<b>{sep.get('damaging_vs_neutral', float('nan')):.3f}</b>; stop gained vs synonymous:
+{sep.get('stop_gained_vs_synonymous_variant', float('nan')):.3f}. A tiny model pretrained for minutes on one chromosome
+is expected near 0.5; the published PDLLMs and GPN reach well above it after days of pretraining, and their
+checkpoints score with the same command (<code>plantllm variants score --model ...</code>).</p>
+<table><tr><th>consequence</th><th>SNVs</th><th>mean score</th></tr>{var_rows}</table>
+{_img(out / "8_variants" / "summary.png")}
 <p>Files: <code>1_species/</code> (manifest, repeats.bed), <code>2_landscape/landscape.json</code>,
 <code>3_corpus/dataset</code> and <code>4_promoter_data/dataset</code> (Hugging Face datasets:
 <code>datasets.load_from_disk(...)</code>), <code>5_pretrain/run/model</code> and <code>6_promoter_model/run/model</code>
 (Hugging Face models with model cards), <code>6_promoter_model/run/test_predictions.tsv</code>,
-<code>7_promoter_scan/</code> (bedGraph, BED, evaluation). Next stages (motif discovery, variant scoring) join this
-report as they land.</p>
+<code>7_promoter_scan/</code> (bedGraph, BED, evaluation), <code>8_variants/</code> (ranked TSV, scored VCF, plot).
+Motif discovery joins this report when it lands.</p>
 <p style="color:#888">plantllm {__version__}</p></body></html>"""
