@@ -45,6 +45,12 @@ def test_demo_runs_and_reuses_stages(tmp_path, capsys):
     assert 0.0 <= ft["test"]["test_auroc"] <= 1.0 and ft["baseline_6mer_logistic"]["auroc"] > 0.6
     assert (out / "5_pretrain" / "run" / "model" / "model.safetensors").exists()
     assert "6-mer logistic regression" in report and "DeepSpeed ZeRO-2" in report
+    scan = json.loads((out / "7_promoter_scan" / "manifest.json").read_text())
+    assert set(scan["evaluation"]["tss_recovery"]) == {"model", "6-mer logistic", "TATA-box PWM"}
+    assert (out / "7_promoter_scan" / "promoters.bed").exists()
+    var = json.loads((out / "8_variants" / "manifest.json").read_text())
+    assert var["scored"] > 5_000 and 0 <= var["separation"]["damaging_vs_neutral"] <= 1
+    assert "Variant prioritization" in report
     first = (out / "1_species" / "manifest.json").stat().st_mtime_ns
     assert main(["demo", "--out", str(out), "--quick"]) == 0
     assert (out / "1_species" / "manifest.json").stat().st_mtime_ns == first  # stage reused
