@@ -24,12 +24,19 @@ def free_port() -> int:
 
 
 def single_process_env() -> None:
-    """DeepSpeed expects a launcher's environment; give a lone process a world of one."""
-    os.environ.setdefault("RANK", "0")
-    os.environ.setdefault("LOCAL_RANK", "0")
-    os.environ.setdefault("WORLD_SIZE", "1")
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", str(free_port()))
+    """DeepSpeed expects a launcher's environment; give a lone process a world of one.
+
+    Left alone under the deepspeed launcher (it sets LOCAL_SIZE / CROSS_RANK) and once a process
+    group exists. Otherwise every variable is (re)set with a fresh port: a child process must not
+    inherit a port its parent's process group still listens on.
+    """
+    if os.environ.get("LOCAL_SIZE") or os.environ.get("CROSS_RANK"):
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
 
 
 def main(argv: list[str] | None = None) -> int:
