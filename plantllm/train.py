@@ -424,6 +424,8 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, max_grad_norm=cfg.max_grad_norm,
         eval_strategy="steps", eval_steps=cfg.eval_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
+        # a language model's logits are batch x length x vocabulary: never gather them, the loss is the metric
+        prediction_loss_only=lm,
         report_to=[], remove_unused_columns=False, dataloader_num_workers=cfg.dataloader_num_workers,
         deepspeed=cfg.deepspeed, load_best_model_at_end=cfg.early_stopping_patience > 0,
         metric_for_best_model=best_metric, greater_is_better=not best_metric.endswith("loss"),
@@ -453,7 +455,10 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
         summary["steady_tokens_per_s"] = round((clock["end_step"] - clock["step"]) * per_step /
                                                max(clock["end"] - clock["t"], 1e-9), 1)
     summary["validation"] = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))}
-    if test_ds is not None:
+    if test_ds is not None and lm:
+        summary["test"] = {k: float(v) for k, v in trainer.evaluate(test_ds, metric_key_prefix="test").items()
+                           if isinstance(v, (int, float))}
+    elif test_ds is not None:
         pred = trainer.predict(test_ds)
         summary["test"] = {k: float(v) for k, v in pred.metrics.items() if isinstance(v, (int, float))}
         if not lm and trainer.is_world_process_zero():
