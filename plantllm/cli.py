@@ -233,6 +233,8 @@ def data_promoter(
     exclusion: int = typer.Option(1000, "--exclusion", help="Negatives at least this far from any TSS (bp)."),
     all_genes: bool = typer.Option(False, "--all-genes", help="Include non-coding genes' TSSs."),
     strength: Optional[Path] = typer.Option(None, "--strength", help="TSV gene<TAB>value for a regression target."),
+    balance: str = typer.Option("none", "--balance", help="Subgenome shares of the promoters: none, equal, weights."),
+    weights: str = typer.Option("", "--subgenome-weights", help="A=1,B=2 with --balance weights."),
     val_fraction: float = ValFrac, test_fraction: float = TestFrac, block_size: int = BlockOpt,
     val_chroms: str = ValChr, test_chroms: str = TestChr, seed: int = SeedOpt, force: bool = ForceOpt,
     homeologs: Optional[Path] = HomeoOpt,
@@ -242,8 +244,10 @@ def data_promoter(
     from .tasks.promoter import PromoterParams, build_promoter
 
     asm = Assembly(species, fasta=fasta, gff=gff)
+    w = {k.strip(): float(v) for k, _, v in (i.partition("=") for i in weights.split(",") if i)}
     params = PromoterParams(upstream, downstream, negatives, exclusion, not all_genes,
-                            strength_table=str(strength) if strength else None)
+                            strength_table=str(strength) if strength else None, balance=balance,
+                            subgenome_weights=w or None)
     m = build_promoter(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
                                                    test_chroms, seed, asm, homeologs), seed=seed, force=force)
     con.out.print(json.dumps(m["split_sizes"]))

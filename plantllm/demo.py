@@ -154,9 +154,15 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
                     inputs, corpus_stage)
 
     def promoter_stage(folder: Path) -> dict:
+        from .tasks.motif import MotifParams, build_motif
+
         m = build_promoter(asm, folder / "dataset", PromoterParams(), splitter, force=True)
+        # and the motif task: promoters labelled by JASPAR Plantae ABRE (ABI5), TCP and W-box (WRKY) matrices
+        mm = build_motif(asm, folder / "motif_dataset", MotifParams(jaspar=("MA0931.1", "TCP4", "WRKY12")),
+                         splitter, force=True)
         return {"split_sizes": m["split_sizes"], "gc": m["gc"], "window": m["window"],
-                "dataset": str(folder / "dataset")}
+                "dataset": str(folder / "dataset"), "motif_split_sizes": mm["split_sizes"],
+                "motif_positives": mm["positives_per_label"]}
 
     promoter = _stage(out, "4_promoter_data", f"stage 4/{n_stages}: promoter task (TSS -249..+50 vs GC-matched)",
                       inputs, promoter_stage)
@@ -234,6 +240,10 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
             regions += [(t.chrom, a, b) for a, b in t.cds[:2]]
             regions.append((t.chrom, max(0, t.tss - 300), t.tss) if t.strand != "-" else (t.chrom, t.tss + 1, t.tss + 301))
         vcf = write_saturation_vcf(asm, regions, folder / "saturation.vcf")
+        # the variant task dataset (REF/ALT windows, REF checked, region class, gene) from the same VCF
+        from .tasks.variants import VariantParams, build_variants
+
+        build_variants(asm, vcf, folder / "dataset", VariantParams(window=128), splitter, force=True)
         s = run_scoring(asm, vcf, pre["model"], folder, method="llr", window=128)
         return {"genes": [g.locus for g in genes], "scored": s["scored"], "variants_per_s": s["variants_per_s"],
                 "separation": s["separation"], "by_consequence": s["by_consequence"]}
@@ -303,7 +313,8 @@ machine.</p>
 <table><tr><th>split</th><th>pretraining windows</th><th>promoter examples</th><th>GC promoters / negatives</th></tr>
 {split_rows}</table>
 <p>Promoter window: {html.escape(promoter['window'])}. The matched GC means a model cannot separate the classes by
-base composition alone.</p>
+base composition alone. The motif task (<code>4_promoter_data/motif_dataset</code>) labels promoters by JASPAR Plantae
+matrices: {", ".join(f"{html.escape(k)} {v:,}" for k, v in promoter.get("motif_positives", {}).items())} positives.</p>
 <h2>Pretraining with DeepSpeed</h2>
 <p>A tiny model of AgroNT's shape (ESM encoder, rotary positions, non-overlapping 6-mer tokens) was pretrained from
 scratch on the training windows for {pre['steps']} steps with DeepSpeed ZeRO-2 on {pre['world_size']} CPU process(es)

@@ -141,3 +141,15 @@ def test_cli_combine_and_homeologs(tmp_path, capsys):
     assert main(["data", "promoter", str(tmp_path / "sue.yaml"), "-o", str(tmp_path / "p"), "--homeologs",
                  str(tmp_path / "h.tsv"), "--block-size", "100000"]) == 0
     assert "homeolog-aware split" in capsys.readouterr().err
+
+
+def test_subgenome_balanced_promoter_task(suecica, tmp_path):
+    asm, _ = suecica
+    m = build_promoter(asm, tmp_path / "p", PromoterParams(negatives="shuffle", balance="equal"), Splitter(0, 0))
+    rows = datasets.load_from_disk(str(tmp_path / "p"))["train"]
+    sub = Counter(r["subgenome"] for r in rows if r["label"] == 1)
+    build_promoter(asm, tmp_path / "q", PromoterParams(negatives="shuffle"), Splitter(0, 0))
+    rows_q = datasets.load_from_disk(str(tmp_path / "q"))["train"]
+    sub_q = Counter(r["subgenome"] for r in rows_q if r["label"] == 1)
+    assert sub_q["T"] > 1.5 * sub_q["A"]  # T slice is gene-richer
+    assert abs(sub["T"] - sub["A"]) / sub["A"] < 0.2 and "subgenome_balance" in m["skipped"]

@@ -188,3 +188,25 @@ def test_two_deepspeed_ranks_agree(tmp_path, corpus):
 
     model, tok = M.load(s["model"], task="mlm")
     assert model.config.model_type == "bert"
+
+
+def test_clm_pretraining_with_llama(tmp_path, corpus):
+    s = run(TrainConfig.load(_cfg(tmp_path, task="clm", model=str(ROOT / "configs/models/tiny-llama-char.yaml"),
+                                  dataset=str(corpus), max_steps=12)))
+    losses = [h["loss"] for h in s["log_history"] if "loss" in h]
+    assert losses[-1] < losses[0] and "test_loss" in s["test"]
+    from plantllm import models as M
+
+    model, _ = M.load(s["model"], task="clm")
+    assert model.config.model_type == "llama"
+
+
+def test_multilabel_motif_finetuning(tmp_path):
+    from plantllm.tasks.motif import MotifParams, build_motif
+
+    asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
+    build_motif(asm, tmp_path / "m", MotifParams(jaspar=("MA0931.1", "TCP4", "WRKY12"), upstream=99, downstream=20),
+                Splitter(0.2, 0.2, block_size=100_000))
+    s = run(TrainConfig.load(_cfg(tmp_path, task="multilabel", dataset=str(tmp_path / "m"), label_column="labels",
+                                  model=str(ROOT / "configs/models/tiny-esm-6mer.yaml"), max_steps=6, max_length=32)))
+    assert "test_auroc_macro" in s["test"]

@@ -53,6 +53,8 @@ class PromoterParams:
     coding_only: bool = True
     max_n_fraction: float = 0.05
     strength_table: str | None = None
+    balance: str = "none"  # none | equal | weights: subgenome shares of the positives (polyploids)
+    subgenome_weights: dict | None = None
 
     @property
     def length(self) -> int:
@@ -145,6 +147,23 @@ def build_promoter(asm: Assembly, out: str | Path, params: PromoterParams, split
     if strength and matched_strength == 0:
         raise InputFileError("no gene in the strength table matches the annotation's gene IDs or names",
                              path=params.strength_table, fix="use locus IDs such as those in the GFF")
+
+    # ---- subgenome balance (polyploids): thin the positives of larger subgenomes, per split
+    if params.balance != "none" and asm.card.subgenomes:
+        # keep rates so each subgenome contributes its share of positives (equal, or by weight)
+        counts: dict[str, int] = {}
+        for rows in pos_by_split.values():
+            for r in rows:
+                counts[r["subgenome"]] = counts.get(r["subgenome"], 0) + 1
+        if params.balance == "equal":
+            target = {k: 1.0 for k in counts}
+        else:
+            target = {k: float((params.subgenome_weights or {}).get(k, 0)) for k in counts}
+        top = max(target[k] / counts[k] for k in counts)
+        keep = {k: (target[k] / counts[k]) / top for k in counts}
+        for split, rows in pos_by_split.items():
+            pos_by_split[split] = [r for r in rows if rng.random() < keep[r["subgenome"]]]
+        skipped["subgenome_balance"] = {k: round(v, 4) for k, v in keep.items()}
 
     # ---- negatives
     tss_index = TssIndex(asm)
