@@ -39,6 +39,16 @@ def file_records(paths: dict[str, Path | None], checksums: bool = True) -> dict:
     return out
 
 
+def build_inputs(files: dict[str, Path | None], params, splitter, seed: int, **extra) -> dict:
+    """What a dataset build depends on (file fingerprints, parameters, split rules, seed): a rerun with
+    the same inputs is skipped. Counts gathered while building (straddling windows) are not inputs."""
+    from dataclasses import asdict
+
+    return {"files": file_records(files, checksums=False), "params": asdict(params),
+            "split": {k: v for k, v in splitter.describe().items() if k != "straddling_dropped"}, "seed": seed,
+            **extra}
+
+
 def current_manifest(out: Path, inputs: dict) -> dict | None:
     """The manifest in ``out`` if it was made from exactly ``inputs`` (files + parameters)."""
     m = Path(out) / MANIFEST

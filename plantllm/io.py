@@ -107,3 +107,20 @@ def check_line_text(path: Path, lineno: int, line: str) -> None:
     if "\x00" in line:
         raise InputFileError("contains a NUL byte: the file is binary or corrupt", path=path, line=lineno,
                              fix="check that this is the right file and that it was copied completely")
+
+
+def read_yaml(path: str | Path, what: str, fix: str | None = None):
+    """A YAML file as data (``yaml.safe_load``: no tags that build Python objects), with clear errors."""
+    import yaml
+
+    from .errors import CardError
+
+    p = Path(path)
+    if not p.exists():
+        raise MissingFileError(f"{what} not found", path=p, fix=fix)
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise CardError(f"not valid YAML: {getattr(e, 'problem', None) or e}", path=p,
+                        line=mark.line + 1 if mark else None) from None

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from safetensors import SafetensorError
 from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
                           AutoModelForSequenceClassification, PretrainedConfig)
@@ -29,7 +28,7 @@ from transformers.utils import logging as hf_logging
 from . import __version__
 from . import tokenization
 from .errors import CardError, InputFileError, MissingFileError, PlantLLMError, did_you_mean
-from .io import atomic_path
+from .io import atomic_path, read_yaml
 
 #: architecture -> objectives it is built for, published models of that shape, how it loads
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -69,12 +68,7 @@ class ModelSpec:
 def load_spec(path: str | Path) -> ModelSpec:
     """A model config from ``configs/models/*.yaml``; unknown keys are errors with a suggestion."""
     p = Path(path)
-    if not p.exists():
-        raise MissingFileError("model config not found", path=p, fix="see configs/models/ for examples")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise CardError(f"not valid YAML: {e}", path=p) from None
+    data = read_yaml(p, "model config", fix="see configs/models/ for examples") or {}
     for k in data:
         if k not in SPEC_KEYS:
             raise CardError(f"unknown key '{k}'{did_you_mean(k, SPEC_KEYS)}", path=p)

@@ -261,12 +261,7 @@ class GroupSplitter(Splitter):
         self.naive_leakage = leakage(asm, groups, base)
 
     def group_split(self, group: str) -> str:
-        u = _unit("group", group, seed=self.seed)
-        if u < self.test_fraction:
-            return "test"
-        if u < self.test_fraction + self.val_fraction:
-            return "validation"
-        return "train"
+        return self.by_fraction(_unit("group", group, seed=self.seed))
 
     def assign(self, chrom: str, start: int, end: int) -> str | None:
         if chrom in self._iv:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .errors import CardError, ChromosomeError, MissingFileError, UnknownSpeciesError, did_you_mean
 
@@ -309,16 +308,10 @@ def parse_card(data: Any, *, source: Path | None = None) -> SpeciesCard:
 
 def load_card(path: str | Path) -> SpeciesCard:
     """Load and check a card file (syntax, keys, types, aliases). File checks: ``validate``."""
+    from .io import read_yaml
+
     p = Path(path)
-    if not p.exists():
-        raise MissingFileError("species card not found", path=p)
-    try:
-        with open(p) as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise CardError(f"not valid YAML: {getattr(e, 'problem', e)}", path=p,
-                        line=mark.line + 1 if mark else None) from None
+    data = read_yaml(p, "species card", fix="list the known cards with 'plantllm species list'")
     if data is None:
         raise CardError("the card is empty", path=p, fix="start from 'plantllm species init'")
     return parse_card(data, source=p.resolve())

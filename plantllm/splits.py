@@ -76,7 +76,10 @@ class Splitter:
             return "validation"
         if self.by_chromosome:
             return "train"
-        u = _unit(chrom, block, seed=self.seed)
+        return self.by_fraction(_unit(chrom, block, seed=self.seed))
+
+    def by_fraction(self, u: float) -> str:
+        """The split of a unit drawn uniformly in [0, 1): test, then validation, then train shares."""
         if u < self.test_fraction:
             return "test"
         if u < self.test_fraction + self.val_fraction:

@@ -34,7 +34,7 @@ from . import console as con
 from . import models as M
 from . import tokenization
 from .errors import CardError, MissingFileError, PlantLLMError, did_you_mean
-from .io import atomic_write
+from .io import atomic_write, read_yaml
 from .sequence import reverse_complement
 
 COMPLETE = ".plantllm-complete"
@@ -84,12 +84,7 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path, **overrides) -> "TrainConfig":
         p = Path(path)
-        if not p.exists():
-            raise MissingFileError("training config not found", path=p, fix="start from configs/train/")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise CardError(f"not valid YAML: {e}", path=p) from None
+        data = read_yaml(p, "training config", fix="start from configs/train/") or {}
         names = {f.name for f in fields(cls)} - {"source"}
         for k in data:
             if k not in names:

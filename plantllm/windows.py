@@ -18,7 +18,7 @@ import numpy as np
 from . import console as con
 from . import sequence as sq
 from .assembly import Assembly
-from .dataset import current_manifest, file_records, write_dataset
+from .dataset import build_inputs, current_manifest, file_records, write_dataset
 from .errors import PlantLLMError
 from .splits import Splitter
 
@@ -167,11 +167,8 @@ def build_pretrain(asm: Assembly, out: str | Path, params: WindowParams, splitte
     for c in chroms:
         asm.genome.length(c)  # raises a clear error for a chromosome not in the FASTA
     chroms = [asm.card.canonical(c) for c in chroms]
-    inputs = {"files": file_records({"fasta": asm.card.fasta, "gff": asm.card.gff if params.regions != "all" else None,
-                                     "repeats": asm.card.repeats.path}, checksums=False),
-              "params": asdict(params), "split": {k: v for k, v in splitter.describe().items()
-                                                  if k != "straddling_dropped"},
-              "seed": seed, "repeats": asm.card.repeats.source}
+    inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff if params.regions != "all" else None,
+                           "repeats": asm.card.repeats.path}, params, splitter, seed, repeats=asm.card.repeats.source)
     done = None if force else current_manifest(Path(out), inputs)
     if done is not None:
         return done

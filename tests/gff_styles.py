@@ -7,8 +7,6 @@ plantllm's reading of three real-format files of the same real gene models.
 from __future__ import annotations
 
 import gzip
-import re
-from collections import defaultdict
 from pathlib import Path
 
 

@@ -104,7 +104,7 @@ def test_motif_from_peaks(asm, tmp_path):
     genes = asm.annotation.genes[:80]
     bed = tmp_path / "peaks.narrowPeak"
     bed.write_text("".join(f"Chr1\t{g.start}\t{g.start + 300}\tp{i}\t0\t.\t0\t0\t0\t150\n" for i, g in enumerate(genes)))
-    m = build_motif(asm, tmp_path / "m", MotifParams(peaks={"TF1": str(bed)}), Splitter(block_size=100_000))
+    build_motif(asm, tmp_path / "m", MotifParams(peaks={"TF1": str(bed)}), Splitter(block_size=100_000))
     rows = [r for rs in _rows(tmp_path / "m").values() for r in rs]
     summits = {g.start + 150 for g in genes}
     for r in rows:

@@ -20,7 +20,7 @@ import datasets
 import numpy as np
 
 from ..assembly import Assembly
-from ..dataset import current_manifest, file_records, write_dataset
+from ..dataset import build_inputs, current_manifest, file_records, write_dataset
 from ..errors import InputFileError, MissingFileError, PlantLLMError
 from ..io import open_text, require_file
 from ..splits import Splitter
@@ -118,10 +118,8 @@ def best_scores(pssms, seq: str) -> list[float]:
 def build_motif(asm: Assembly, out: str | Path, params: MotifParams, splitter: Splitter, seed: int = 0,
                 force: bool = False) -> dict:
     params.check()
-    inputs = {"files": file_records({"fasta": asm.card.fasta, "gff": asm.card.gff,
-                                     **{f"peaks:{k}": Path(v) for k, v in params.peaks.items()}}, checksums=False),
-              "params": asdict(params), "split": {k: v for k, v in splitter.describe().items()
-                                                  if k != "straddling_dropped"}, "seed": seed}
+    inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff,
+                           **{f"peaks:{k}": Path(v) for k, v in params.peaks.items()}}, params, splitter, seed)
     if not force and (done := current_manifest(Path(out), inputs)) is not None:
         return done
     rng = np.random.default_rng(seed)

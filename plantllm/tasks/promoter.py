@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import console as con
 from ..assembly import Assembly
-from ..dataset import current_manifest, file_records, write_dataset
+from ..dataset import build_inputs, current_manifest, file_records, write_dataset
 from ..errors import InputFileError, PlantLLMError
 from ..io import open_text, require_file
 from ..sequence import encode
@@ -102,11 +102,9 @@ def _n_ok(seq: str, limit: float) -> bool:
 def build_promoter(asm: Assembly, out: str | Path, params: PromoterParams, splitter: Splitter,
                    seed: int = 0, force: bool = False) -> dict:
     params.check()
-    inputs = {"files": file_records({"fasta": asm.card.fasta, "gff": asm.card.gff,
-                                     "strength": Path(params.strength_table) if params.strength_table else None},
-                                    checksums=False),
-              "params": asdict(params), "split": {k: v for k, v in splitter.describe().items()
-                                                  if k != "straddling_dropped"}, "seed": seed}
+    inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff,
+                           "strength": Path(params.strength_table) if params.strength_table else None},
+                          params, splitter, seed)
     if not force and (done := current_manifest(Path(out), inputs)) is not None:
         return done
     rng = np.random.default_rng(seed)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import console as con
 from ..assembly import Assembly
-from ..dataset import current_manifest, file_records, write_dataset
+from ..dataset import build_inputs, current_manifest, file_records, write_dataset
 from ..errors import InputFileError, PlantLLMError
 from ..io import open_text, require_file
 from ..splits import Splitter
@@ -112,11 +112,8 @@ def build_variants(asm: Assembly, vcf: str | Path, out: str | Path, params: Vari
                    seed: int = 0, force: bool = False) -> dict:
     params.check()
     vcf = require_file(vcf, "VCF")
-    inputs = {"files": file_records({"fasta": asm.card.fasta, "gff": asm.card.gff, "vcf": vcf,
-                                     "labels": Path(params.label_table) if params.label_table else None},
-                                    checksums=False),
-              "params": asdict(params), "split": {k: v for k, v in splitter.describe().items()
-                                                  if k != "straddling_dropped"}, "seed": seed}
+    inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff, "vcf": vcf,
+                           "labels": Path(params.label_table) if params.label_table else None}, params, splitter, seed)
     if not force and (done := current_manifest(Path(out), inputs)) is not None:
         return done
     labels = read_labels(params.label_table) if params.label_table else {}
