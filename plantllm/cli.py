@@ -598,6 +598,7 @@ def variants_score(
     region: list[str] = typer.Option([], "--region", help="Only variants in Chr1:1000-2000 (repeatable)."),
     bed: Optional[Path] = typer.Option(None, "--bed", help="Only variants in the regions of a BED (GWAS intervals)."),
     genes: str = typer.Option("", "--genes", help="Only variants within these genes +/- 2 kb (comma separated)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="TSV chrom, pos, ref, alt, label to evaluate against."),
     fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
 ) -> None:
     """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority."""
@@ -616,10 +617,16 @@ def variants_score(
         if missing:
             raise PlantLLMError(f"genes not in the annotation: {', '.join(sorted(missing))}")
         regions += [(g.chrom, max(0, g.start - 2000), g.end + 2000) for g in found]
+    from .tasks.variants import read_labels
+
     s = run_scoring(asm, vcf, model, out, method=method, window=window, batch_size=batch_size,
-                    regions=regions or None)
+                    regions=regions or None, labels=read_labels(labels) if labels else None)
     con.info(f"scored {s['scored']:,} variants at {s['variants_per_s']:,.0f} variants/s; ranked list {out}/ranked.tsv, "
              f"annotated VCF {out}/scored.vcf.gz, plot {out}/summary.png")
+    for value, r in (s.get("labels") or {}).items():
+        if isinstance(r, dict):
+            con.out.print(f"label {value} (n={r['n']}): AUROC score {r['auroc_score']:.3f}, consequence "
+                          f"{r['auroc_impact']:.3f}, priority {r['auroc_priority']:.3f}")
     if s["separation"]:
         con.out.print("zero-shot separation (AUROC): " + ", ".join(f"{k} {v:.3f}" for k, v in s["separation"].items()
                                                                     if k != "n"))

@@ -374,6 +374,8 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: str | Path, out: str 
         if v:
             summary["by_consequence"][c] = {"n": len(v), "mean_score": float(np.mean(v))}
     summary["separation"] = consequence_auroc(ranked)
+    if labels:
+        summary["labels"] = label_auroc(ranked, labels, asm)
     with atomic_write(out / "summary.json") as fh:
         json.dump(summary, fh, indent=2, default=str)
     return summary
@@ -415,3 +417,25 @@ def write_saturation_vcf(asm: Assembly, regions: list[tuple[str, int, int]], pat
                 if b in "ACGT":
                     fh.write(f"{name}\t{s + i + 1}\t.\t{b}\t{','.join(x for x in 'ACGT' if x != b)}\t.\t.\t.\n")
     return path
+
+
+def label_auroc(rows: list[dict], labels: dict[tuple[str, int, str, str], str], asm: Assembly) -> dict:
+    """Evaluate against a user's labels (chrom, 1-based pos, ref, alt -> label): AUROC of the model score,
+    of the consequence impact and of the combined priority for each label value against all others."""
+    from sklearn.metrics import roc_auc_score
+
+    lab = []
+    for d in rows:
+        key = (d["chrom"], d["pos"], d["ref"], d["alt"])
+        alt_key = (asm.genome.file_name(d["chrom"]), d["pos"], d["ref"], d["alt"])
+        lab.append(labels.get(key, labels.get(alt_key)))
+    sel = [(d, y) for d, y in zip(rows, lab) if y is not None]
+    out: dict = {"labelled": len(sel), "unmatched_labels": len(labels) - len(sel)}
+    for value in sorted({y for _, y in sel}):
+        y = np.array([v == value for _, v in sel])
+        if 0 < y.sum() < len(y):
+            out[value] = {"n": int(y.sum()),
+                          "auroc_score": float(roc_auc_score(y, [-d["score"] for d, _ in sel])),
+                          "auroc_impact": float(roc_auc_score(y, [d["impact"] for d, _ in sel])),
+                          "auroc_priority": float(roc_auc_score(y, [d["priority"] for d, _ in sel]))}
+    return out

@@ -146,3 +146,21 @@ def test_priority_documented_order():
     assert rows[2]["dosage_weighted_score"] == pytest.approx(1.0)
     assert consequence_auroc([{"consequence": "stop_gained", "score": -3.0}, {"consequence": "synonymous_variant",
                                                                             "score": 1.0}])["damaging_vs_neutral"] == 1.0
+
+
+def test_evaluation_against_real_maize_labels(tmp_path, mlm):
+    """The maize VCF's TYPE labels (MaizeGDB consequences) as a user label table."""
+    from plantllm.cli import main
+    from test_tasks import _maize_genome
+
+    table = tmp_path / "labels.tsv"
+    with pysam.VariantFile(str(DATA / "maize_b73v5_chr1_snps.vcf")) as v:
+        table.write_text("".join(f"{r.chrom}\t{r.pos}\t{r.ref}\t{a}\t{r.info['TYPE'][0]}\n"
+                                 for r in v for a in r.alts))  # TYPE has Number=.: the first term
+    fa = _maize_genome(tmp_path)
+    assert main(["variants", "score", str(DATA / "maize_b73v5_chr1_snps.vcf"), "zea_mays", "--model", mlm,
+                 "-o", str(tmp_path / "o"), "--fasta", str(fa), "--window", "64", "--labels", str(table)]) == 0
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["labels"]["labelled"] >= 190 and s["labels"]["unmatched_labels"] == s["vcf_stats"]["indels_skipped"]
+    per_label = {k: v for k, v in s["labels"].items() if isinstance(v, dict)}
+    assert "missense_variant" in per_label and all(0 <= v["auroc_score"] <= 1 for v in per_label.values())
