@@ -177,6 +177,18 @@ def _splitter(val_fraction: float, test_fraction: float, block_size: int, val_ch
     return gs
 
 
+def _subgenome_weights(text: str) -> dict[str, float]:
+    """'A=1,B=2' -> {'A': 1.0, 'B': 2.0}, with a one-line error for anything else."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        k, _, v = item.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise PlantLLMError(f"--subgenome-weights item '{item}' is not LABEL=NUMBER") from None
+    return out
+
+
 SpeciesArg = typer.Argument(..., help="Species card name or path.")
 OutOpt = typer.Option(..., "--out", "-o", help="Output dataset folder.")
 ValFrac = typer.Option(0.1, "--val-fraction", help="Share of genome blocks held out for validation.")
@@ -210,14 +222,7 @@ def data_pretrain(
     from .windows import WindowParams, build_pretrain
 
     asm = Assembly(species, fasta=fasta, gff=gff)
-    w = {}
-    for item in filter(None, weights.split(",")):
-        k, _, v = item.partition("=")
-        try:
-            w[k.strip()] = float(v)
-        except ValueError:
-            raise PlantLLMError(f"--subgenome-weights item '{item}' is not LABEL=NUMBER") from None
-    params = WindowParams(length, stride, max_n, regions, flank, rc, balance, w,
+    params = WindowParams(length, stride, max_n, regions, flank, rc, balance, _subgenome_weights(weights),
                           tuple(x for x in chroms.split(",") if x))
     m = build_pretrain(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
                                                    test_chroms, seed, asm, homeologs), seed=seed, force=force)
@@ -244,10 +249,9 @@ def data_promoter(
     from .tasks.promoter import PromoterParams, build_promoter
 
     asm = Assembly(species, fasta=fasta, gff=gff)
-    w = {k.strip(): float(v) for k, _, v in (i.partition("=") for i in weights.split(",") if i)}
     params = PromoterParams(upstream, downstream, negatives, exclusion, not all_genes,
                             strength_table=str(strength) if strength else None, balance=balance,
-                            subgenome_weights=w or None)
+                            subgenome_weights=_subgenome_weights(weights) or None)
     m = build_promoter(asm, out, params, _splitter(val_fraction, test_fraction, block_size, val_chroms,
                                                    test_chroms, seed, asm, homeologs), seed=seed, force=force)
     con.out.print(json.dumps(m["split_sizes"]))

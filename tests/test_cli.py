@@ -78,3 +78,9 @@ def test_tokenizer_and_model_commands(tmp_path, capsys):
                 "--vocab-size", "300", "--limit-mb", "0.5"]) == 0
     assert cli(["model", "inspect", str(tmp_path / "nope")]) == 2
     assert "never downloads" in capsys.readouterr().err
+
+
+def test_bad_subgenome_weights_is_one_line(capsys):
+    assert main(["data", "promoter", str(DATA / "cards" / "tair10_slice.yaml"), "-o", "/tmp/never-written",
+                 "--balance", "weights", "--subgenome-weights", "A=x"]) == 2
+    assert "--subgenome-weights item 'A=x' is not LABEL=NUMBER" in capsys.readouterr().err
