@@ -30,6 +30,7 @@ import torch
 from . import console as con
 from . import tokenization
 from .assembly import Assembly
+from .baselines import KmerLogistic
 from .errors import InputFileError, PlantLLMError
 from .io import atomic_write, require_file
 from .sequence import encode, reverse_complement
@@ -81,23 +82,9 @@ class ModelScorer:
         return self.forward(self.encode(seqs))
 
 
-class KmerScorer:
-    """The k-mer logistic-regression baseline, fitted on a promoter dataset's train split."""
-
-    def __init__(self, train_seqs: list[str], train_y: np.ndarray, k: int = 6):
-        from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import FunctionTransformer, normalize
-
-        self.name = f"{k}-mer logistic"
-        self.pipe = make_pipeline(CountVectorizer(analyzer="char", ngram_range=(k, k), lowercase=False),
-                                  FunctionTransformer(lambda X: normalize(X, norm="l1")),
-                                  LogisticRegression(C=1.0, max_iter=2000, random_state=0))
-        self.pipe.fit([s.upper() for s in train_seqs], np.asarray(train_y))
-
-    def score(self, seqs: list[str]) -> np.ndarray:
-        return self.pipe.predict_proba([s.upper() for s in seqs])[:, 1]
+class KmerScorer(KmerLogistic):
+    """The k-mer logistic-regression baseline (``baselines.KmerLogistic``), fitted on a promoter
+    dataset's train split; forward strand only, as the scan scores each strand separately."""
 
 
 class PwmScorer:
