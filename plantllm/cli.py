@@ -663,6 +663,76 @@ def variants_saturate(
     con.info(f"wrote {out}")
 
 
+# ------------------------------------------------------------------ motifs and mutagenesis
+@app.command("motifs")
+def motifs_cmd(
+    model: Path = typer.Argument(..., help="Fine-tuned classifier folder (e.g. a promoter model)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (MEME, TSV, logos, report)."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="A promoter or motif dataset folder."),
+    split: str = typer.Option("test", "--split", help="Dataset split to explain."),
+    label: int = typer.Option(1, "--label", help="Explain the sequences of this label; the rest are the "
+                                                 "k-mer baseline's background."),
+    fasta: Optional[Path] = typer.Option(None, "--fasta", help="Or: a FASTA of sequences of one length."),
+    n: int = typer.Option(200, "--n", help="At most this many sequences."),
+    method: str = typer.Option("ism", "--method", help="ism (saturation mutagenesis) or ig (integrated gradients)."),
+    target: Optional[int] = typer.Option(None, "--target", help="Output to explain (multi-label models)."),
+    fdr: float = typer.Option(0.1, "--fdr", help="Target FDR of seqlet calls against shuffled controls."),
+    min_seqlets: int = typer.Option(5, "--min-seqlets", help="Smallest motif (seqlets per cluster)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+) -> None:
+    """Motif discovery: attributions -> seqlets -> motifs -> JASPAR Plantae names, beside a k-mer baseline."""
+    from .motifs import discover, read_sequences
+
+    fg, bg, names, desc = read_sequences(dataset=dataset, split=split, label=label, fasta=fasta, n=n)
+    s = discover(model, fg, out, background=bg, names=names, method=method, target=target, description=desc,
+                 fdr=fdr, min_size=min_seqlets, trust_remote_code=trust_remote_code)
+    con.info(f"{s['seqlets']} seqlets ({s['seqlet_threshold']}) -> {len(s['motifs'])} motifs; "
+             f"cis-elements named: {', '.join(s['recovered']['model']) or 'none'}; report: {out}/report.html")
+
+
+@app.command("mutagenesis")
+def mutagenesis_cmd(
+    model: Path = typer.Argument(..., help="Fine-tuned model (--method ism) or masked LM (--method masked)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (TSV, PNG, JSON)."),
+    sequence: Optional[str] = typer.Option(None, "--sequence", help="A DNA sequence."),
+    species: Optional[str] = typer.Option(None, "--species", help="Species card, with --region."),
+    region: Optional[str] = typer.Option(None, "--region", help="Chr1:1000-1299 (1-based, inclusive)."),
+    strand: str = typer.Option("+", "--strand", help="+ or - (the reverse complement is mutated)."),
+    fasta: Optional[Path] = FastaOpt,
+    method: str = typer.Option("ism", "--method", help="ism or masked."),
+    target: Optional[int] = typer.Option(None, "--target", help="Output to explain (multi-label models)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+) -> None:
+    """In-silico saturation mutagenesis of one sequence or region: every SNV's effect, as TSV and plot."""
+    from .attribution import run_mutagenesis
+    from .sequence import invalid_positions, reverse_complement
+
+    chrom, start = None, 0
+    if sequence is not None:
+        seq = sequence.strip()
+        bad = invalid_positions(seq)
+        if len(bad):
+            raise PlantLLMError(f"--sequence: '{seq[int(bad[0])]}' at position {int(bad[0]) + 1} is not a "
+                                "nucleotide code")
+    elif species and region:
+        from .assembly import Assembly
+        from .promoter import parse_region
+
+        if strand not in ("+", "-"):
+            raise PlantLLMError("--strand must be + or -")
+        asm = Assembly(species, fasta=fasta)
+        chrom, start, end = parse_region(region, asm)
+        seq = asm.genome.fetch(chrom, start, end)
+        seq = reverse_complement(seq) if strand == "-" else seq
+    else:
+        raise PlantLLMError("give --sequence, or --species and --region")
+    s = run_mutagenesis(model, seq, out, method=method, target=target, chrom=chrom, start=start, strand=strand,
+                        trust_remote_code=trust_remote_code)
+    w = s["most_damaging"]
+    con.info(f"{s['length']} bp x 3 alternatives in {s['forward_passes']} forward passes ({s['seconds']} s); most "
+             f"damaging: {w['ref']}{w['position']}{w['alt']} ({w['delta']:.3f}); wrote {out}/mutagenesis.tsv, .png")
+
+
 # ------------------------------------------------------------------ later stages
 def _planned(group: str, issue: int, what: str) -> typer.Typer:
     sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
@@ -677,7 +747,6 @@ def _planned(group: str, issue: int, what: str) -> typer.Typer:
     return sub
 
 
-_planned("motifs", 10, "motif discovery from a trained model")
 _planned("bench", 12, "benchmarks against baselines and peers")
 
 

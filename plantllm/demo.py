@@ -1,9 +1,11 @@
 """``plantllm demo``: the end-to-end run on the built-in real Arabidopsis TAIR10 chr1.
 
-Today's stages (later stages join as they land): species card -> genome, annotation
-DB and repeats -> a landscape of chromosome 1 (genes, TSSs, repeats, region classes
-in 100 kb bins) -> one HTML report. Each stage writes into the output folder and is
-skipped on a rerun when its manifest matches its inputs.
+Nine stages: species card -> genome, annotation DB and repeats -> a landscape of
+chromosome 1 -> pretraining corpus -> promoter and motif tasks -> DeepSpeed pretraining
+-> promoter fine-tuning (with a 6-mer baseline) -> held-out promoter scan (with baselines)
+-> motif discovery (with a k-mer enrichment baseline) -> variant scoring and ranking ->
+one HTML report. Each stage writes into the output folder and is skipped on a rerun when
+its manifest matches its inputs.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
         raise PlantLLMError("the demo genome is not installed", fix="run: bash scripts/setup.sh demo")
     inputs = {"fasta": fingerprint(asm.card.fasta), "gff": fingerprint(asm.card.gff), "version": __version__,
               "quick": quick}
-    n_stages = 8
+    n_stages = 9
 
     def species_stage(folder: Path) -> dict:
         v = validate(asm)
@@ -224,6 +226,20 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
     scan_res = _stage(out, "7_promoter_scan", f"stage 7/{n_stages}: promoter scan of the held-out test blocks, both "
                                               "strands, against the annotation and baselines", inputs, scan_stage)
 
+    def motif_stage(folder: Path) -> dict:
+        from .motifs import discover, read_sequences
+
+        # What did the promoter model learn? Held-out test promoters, against the test split's negatives.
+        fg, bg, names, desc = read_sequences(dataset=out / "4_promoter_data" / "dataset", split="test", label=1,
+                                             n=30 if quick else 150)
+        s = discover(ft["model"], fg, folder, background=bg, names=names, description=desc,
+                     min_size=3 if quick else 5)
+        return {k: s[k] for k in ("sequences", "seqlets", "seqlet_threshold", "fdr", "jaspar", "motifs",
+                                  "kmer_motifs", "recovered", "seconds_attribution")}
+
+    motifs = _stage(out, "8_motifs", f"stage 8/{n_stages}: motif discovery (saturation mutagenesis, seqlets, JASPAR "
+                                     "Plantae) beside 6-mer enrichment", inputs, motif_stage)
+
     def variant_stage(folder: Path) -> dict:
         from .promoter import held_out_regions
         from .variants import run_scoring, write_saturation_vcf
@@ -248,15 +264,15 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
         return {"genes": [g.locus for g in genes], "scored": s["scored"], "variants_per_s": s["variants_per_s"],
                 "separation": s["separation"], "by_consequence": s["by_consequence"]}
 
-    var = _stage(out, "8_variants", f"stage 8/{n_stages}: zero-shot scoring and ranking of every possible SNV in "
+    var = _stage(out, "9_variants", f"stage 9/{n_stages}: zero-shot scoring and ranking of every possible SNV in "
                                     "held-out genes", inputs, variant_stage)
 
     report = out / "report.html"
     with atomic_write(report) as fh:
         total = sum(json.loads((out / d / "manifest.json").read_text()).get("seconds", 0.0)
                     for d in ("1_species", "2_landscape", "3_corpus", "4_promoter_data", "5_pretrain",
-                              "6_promoter_model", "7_promoter_scan", "8_variants"))
-        fh.write(_report_html(stage1, land, corpus, promoter, pre, ft, scan_res, var, out, total))
+                              "6_promoter_model", "7_promoter_scan", "8_motifs", "9_variants"))
+        fh.write(_report_html(stage1, land, corpus, promoter, pre, ft, scan_res, motifs, var, out, total))
     return report
 
 
@@ -265,8 +281,43 @@ def _img(path: Path) -> str:
             if path.exists() else "")
 
 
-def _report_html(stage: dict, land: dict, corpus: dict, promoter: dict, pre: dict, ft: dict, scan: dict, var: dict,
-                 out: Path, seconds: float) -> str:
+def _motif_html(mo: dict, out: Path) -> str:
+    rec_m, rec_k = mo["recovered"]["model"], mo["recovered"]["kmer"]
+    rows = "".join(
+        f"<tr><td>{html.escape(m['id'])}</td><td><code>{html.escape(m['consensus'])}</code></td><td>{m['seqlets']}</td>"
+        f"<td>{html.escape(m['matches'][0]['jaspar'] + ' ' + m['matches'][0]['name']) if m['matches'] else '-'}</td>"
+        f"<td>{m['matches'][0]['q']:.2g}</td><td>{html.escape(m['element'])}</td></tr>" if m["matches"] else
+        f"<tr><td>{html.escape(m['id'])}</td><td><code>{html.escape(m['consensus'])}</code></td><td>{m['seqlets']}</td>"
+        f"<td>-</td><td>-</td><td>no JASPAR match</td></tr>" for m in mo["motifs"][:12])
+    elements = sorted(set(rec_m) | set(rec_k))
+    rec_rows = "".join(f"<tr><td>{html.escape(e)}</td><td>{'yes' if e in rec_m else '-'}</td>"
+                       f"<td>{'yes' if e in rec_k else '-'}</td></tr>" for e in elements)
+    named = [m for m in mo["motifs"] if m["matches"]][:3]
+    logos = "".join(_img(out / "8_motifs" / "logos" / f"{m['id']}.png") for m in named)
+    fdr = mo.get("fdr")
+    caveat = ("" if fdr is None or fdr <= 0.2 else
+              f" <b>Read these motifs as hypotheses:</b> the model's attributions on dinucleotide-shuffled copies of the "
+              f"promoters were as strong as on the promoters themselves (estimated false discovery rate {fdr:.2f}), "
+              "as expected of a tiny model trained for minutes.")
+    return f"""<h2>Motif discovery: what the promoter model looks at</h2>
+<p>Every possible single-base change of {mo['sequences']} held-out promoters was scored by the fine-tuned model
+(in-silico saturation mutagenesis through tangermeme, {mo['seconds_attribution']:.0f} s); bases whose change lowers the
+promoter score most form seqlets ({mo['seqlets']:,} at {html.escape(mo['seqlet_threshold'])}), which were clustered
+into motifs and matched to JASPAR {html.escape(mo['jaspar'])} Plantae (TOMTOM, q &le; 0.05).{caveat} The baseline
+counts 6-mers enriched in the same promoters against the test split's non-promoter windows.</p>
+<table><tr><th>motif</th><th>consensus</th><th>seqlets</th><th>best JASPAR match</th><th>q</th><th>cis-element</th></tr>
+{rows}</table>
+<p>Known plant cis-elements found:</p>
+<table><tr><th>cis-element</th><th>by the model's motifs</th><th>by 6-mer enrichment</th></tr>{rec_rows or
+'<tr><td colspan=3>none at q &le; 0.05</td></tr>'}</table>
+{logos}
+<p>All motifs: <code>8_motifs/report.html</code>, <code>motifs.meme</code> (MEME format), <code>matches.tsv</code>,
+<code>seqlets.tsv</code>, <code>logos/</code>. For one sequence's full mutagenesis map:
+<code>plantllm mutagenesis MODEL --species arabidopsis_thaliana --region 1:1000-1299 --out DIR</code>.</p>"""
+
+
+def _report_html(stage: dict, land: dict, corpus: dict, promoter: dict, pre: dict, ft: dict, scan: dict, mo: dict,
+                 var: dict, out: Path, seconds: float) -> str:
     sep = var["separation"]
     var_rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{v['n']:,}</td><td>{v['mean_score']:.3f}</td></tr>"
                        for c, v in var["by_consequence"].items())
@@ -338,23 +389,24 @@ blocks); a TSS counts as recovered when a call on its strand lies within 100 bp.
 <table><tr><th>method</th><th>held-out AUROC</th><th>AUPRC</th><th>annotated TSSs recovered</th><th>calls at a TSS</th>
 <th>median distance to TSS (bp)</th></tr>{scan_rows}</table>
 {_img(out / "7_promoter_scan" / "evaluation.png")}
+{_motif_html(mo, out)}
 <h2>Variant prioritization</h2>
 <p>Every possible SNV ({var['scored']:,}) in the first two coding exons and the 300 bp promoters of {len(var['genes'])}
 genes of the held-out blocks was annotated from the GFF (stop gained, missense, synonymous, ... computed from the
 codons) and scored zero-shot by the pretrained model (masked log-likelihood ratio of ALT vs REF, both strands, as
-GPN) at {var['variants_per_s']:,.0f} variants/s, then ranked (<code>8_variants/ranked.tsv</code>, and the input VCF with
-INFO fields in <code>8_variants/scored.vcf.gz</code>). How well does the score alone separate damaging from neutral
+GPN) at {var['variants_per_s']:,.0f} variants/s, then ranked (<code>9_variants/ranked.tsv</code>, and the input VCF with
+INFO fields in <code>9_variants/scored.vcf.gz</code>). How well does the score alone separate damaging from neutral
 variants? AUROC damaging (stop gained, missense, start lost, splice) vs synonymous/intergenic:
 <b>{sep.get('damaging_vs_neutral', float('nan')):.3f}</b>; stop gained vs synonymous:
 {sep.get('stop_gained_vs_synonymous_variant', float('nan')):.3f}. A tiny model pretrained for minutes on one chromosome
 is expected near 0.5; the published PDLLMs and GPN reach well above it after days of pretraining, and their
 checkpoints score with the same command (<code>plantllm variants score --model ...</code>).</p>
 <table><tr><th>consequence</th><th>SNVs</th><th>mean score</th></tr>{var_rows}</table>
-{_img(out / "8_variants" / "summary.png")}
+{_img(out / "9_variants" / "summary.png")}
 <p>Files: <code>1_species/</code> (manifest, repeats.bed), <code>2_landscape/landscape.json</code>,
 <code>3_corpus/dataset</code> and <code>4_promoter_data/dataset</code> (Hugging Face datasets:
 <code>datasets.load_from_disk(...)</code>), <code>5_pretrain/run/model</code> and <code>6_promoter_model/run/model</code>
 (Hugging Face models with model cards), <code>6_promoter_model/run/test_predictions.tsv</code>,
-<code>7_promoter_scan/</code> (bedGraph, BED, evaluation), <code>8_variants/</code> (ranked TSV, scored VCF, plot).
-Motif discovery joins this report when it lands.</p>
+<code>7_promoter_scan/</code> (bedGraph, BED, evaluation), <code>8_motifs/</code> (MEME, matches, logos, report),
+<code>9_variants/</code> (ranked TSV, scored VCF, plot).</p>
 <p style="color:#888">plantllm {__version__}</p></body></html>"""

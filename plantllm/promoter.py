@@ -51,11 +51,11 @@ def device_and_dtype() -> tuple[torch.device, torch.dtype]:
 class ModelScorer:
     """P(promoter) from a fine-tuned sequence classifier, batched under ``torch.inference_mode``."""
 
-    def __init__(self, model_dir: str | Path, *, max_length: int | None = None):
+    def __init__(self, model_dir: str | Path, *, max_length: int | None = None, trust_remote_code: bool = False):
         from . import models as M
 
         self.name = "model"
-        self.model, self.tok = M.load(model_dir, task="classification")
+        self.model, self.tok = M.load(model_dir, task="classification", trust_remote_code=trust_remote_code)
         self.device, self.dtype = device_and_dtype()
         self.model.to(self.device, dtype=self.dtype).eval()
         self.max_length = max_length

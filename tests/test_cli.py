@@ -8,7 +8,7 @@ from conftest import DATA, card_yaml
 from plantllm import __version__
 from plantllm.cli import main
 
-GROUPS = ["species", "data", "tokenizer", "model", "predict", "motifs", "variants", "bench"]
+GROUPS = ["species", "data", "tokenizer", "model", "predict", "variants", "bench"]
 
 
 def test_version(capsys):
@@ -16,7 +16,7 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"plantllm {__version__}"
 
 
-@pytest.mark.parametrize("group", GROUPS + ["demo"])
+@pytest.mark.parametrize("group", GROUPS + ["demo", "motifs", "mutagenesis"])
 def test_help_on_every_group(group, capsys):
     assert main([group, "--help"]) == 0
     assert "Usage" in capsys.readouterr().out

@@ -57,14 +57,17 @@ def test_demo_runs_and_reuses_stages(tmp_path):
     scan = json.loads((out / "7_promoter_scan" / "manifest.json").read_text())
     assert set(scan["evaluation"]["tss_recovery"]) == {"model", "6-mer logistic", "TATA-box PWM"}
     assert (out / "7_promoter_scan" / "promoters.bed").exists()
-    var = json.loads((out / "8_variants" / "manifest.json").read_text())
+    mo = json.loads((out / "8_motifs" / "manifest.json").read_text())
+    assert mo["sequences"] == 30 and mo["seqlets"] > 0 and "kmer_motifs" in mo
+    assert (out / "8_motifs" / "motifs.meme").exists() and "Motif discovery" in report
+    var = json.loads((out / "9_variants" / "manifest.json").read_text())
     assert var["scored"] > 5_000 and 0 <= var["separation"]["damaging_vs_neutral"] <= 1
     assert "Variant prioritization" in report
     first = (out / "1_species" / "manifest.json").stat().st_mtime_ns
     r = _demo(out)
     assert r.returncode == 0
     assert (out / "1_species" / "manifest.json").stat().st_mtime_ns == first  # stage reused
-    assert r.stderr.count("(done, reused)") == 8
+    assert r.stderr.count("(done, reused)") == 9
 
 
 def test_full_suecica_like_reference(tmp_path):

@@ -82,7 +82,7 @@ def load_jaspar(ids: tuple[str, ...]):
     try:
         from pyjaspar import jaspardb
     except ImportError:
-        raise MissingFileError("JASPAR needs the package pyjaspar", fix="bash scripts/setup.sh demo") from None
+        raise MissingFileError("JASPAR needs the package pyjaspar", fix="bash scripts/setup.sh") from None
     db = jaspardb()
     plants = None
     out = []
