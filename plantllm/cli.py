@@ -594,9 +594,11 @@ app.add_typer(variants_app, name="variants")
 def variants_score(
     vcf: Path = typer.Argument(..., help="VCF/BCF, plain or bgzipped, any ploidy, many samples."),
     species: str = typer.Argument(..., help="Species card name or path."),
-    model: Path = typer.Option(..., "--model", help="Model folder (MLM for llr, CLM for clm, classifier for delta)."),
+    model: list[Path] = typer.Option(..., "--model", help="Model folder (MLM for llr, CLM for clm, classifier for "
+                                                          "delta); repeat to score with several models in one pass."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: ranked.tsv, scored.vcf.gz, summary.png/json."),
-    method: str = typer.Option("llr", "--method", help="llr (masked LM, zero-shot), clm, delta or embedding."),
+    method: list[str] = typer.Option(["llr"], "--method", help="llr (masked LM, zero-shot), clm, delta or embedding; "
+                                                               "one for all models or one per --model."),
     window: int = typer.Option(128, "--window", help="Sequence window around each variant (bp)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Sites per forward batch."),
     region: list[str] = typer.Option([], "--region", help="Only variants in Chr1:1000-2000 (repeatable)."),
@@ -604,6 +606,7 @@ def variants_score(
     genes: str = typer.Option("", "--genes", help="Only variants within these genes +/- 2 kb (comma separated)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="TSV chrom, pos, ref, alt, label to evaluate against."),
     fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow checkpoints that ship code."),
 ) -> None:
     """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority."""
     from .assembly import Assembly
@@ -623,14 +626,18 @@ def variants_score(
         regions += [(g.chrom, max(0, g.start - 2000), g.end + 2000) for g in found]
     from .tasks.variants import read_labels
 
-    s = run_scoring(asm, vcf, model, out, method=method, window=window, batch_size=batch_size,
-                    regions=regions or None, labels=read_labels(labels) if labels else None)
+    s = run_scoring(asm, vcf, list(model), out, method=list(method), window=window, batch_size=batch_size,
+                    regions=regions or None, labels=read_labels(labels) if labels else None,
+                    trust_remote_code=trust_remote_code)
     con.info(f"scored {s['scored']:,} variants at {s['variants_per_s']:,.0f} variants/s; ranked list {out}/ranked.tsv, "
              f"annotated VCF {out}/scored.vcf.gz, plot {out}/summary.png")
     for value, r in (s.get("labels") or {}).items():
         if isinstance(r, dict):
             con.out.print(f"label {value} (n={r['n']}): AUROC score {r['auroc_score']:.3f}, consequence "
                           f"{r['auroc_impact']:.3f}, priority {r['auroc_priority']:.3f}")
+    for name, sep in (s.get("separation_by_model") or {}).items():
+        if sep:
+            con.out.print(f"{name}: damaging vs neutral AUROC {sep['damaging_vs_neutral']:.3f}")
     if s["separation"]:
         con.out.print("zero-shot separation (AUROC): " + ", ".join(f"{k} {v:.3f}" for k, v in s["separation"].items()
                                                                     if k != "n"))

@@ -54,9 +54,10 @@ IMPACT = {
 class Scored:
     variant: Variant
     consequence: object
-    score: float
+    score: float  # the first model's score
     subgenome: str
     repeat: bool
+    scores: tuple[float, ...] = ()  # one per model, in the order the models were given
 
 
 class VariantScorer:
@@ -175,9 +176,14 @@ def _windows(genome, v: Variant, window: int) -> tuple[str, str, int]:
     return variant_windows(genome, v.chrom, v.pos, v.ref, v.alt, window)
 
 
-def score_vcf(asm: Assembly, vcf: str | Path, scorer: VariantScorer, *, regions=None, stats: VcfStats | None = None
-              ) -> Iterator[Scored]:
-    """Stream through a VCF: REF-check, annotate, and score in batches of sites (ALTs of a site together)."""
+def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[VariantScorer]", *, regions=None,
+              stats: VcfStats | None = None) -> Iterator[Scored]:
+    """Stream through a VCF: REF-check, annotate, and score in batches of sites (ALTs of a site together).
+    With several scorers (models), each scores the same windows, fetched once."""
+    scorers = scorer if isinstance(scorer, list) else [scorer]
+    if len({s.window for s in scorers}) > 1:
+        raise PlantLLMError("models scored together must use one window size")
+    lead = scorers[0]
     st = stats if stats is not None else VcfStats()
     ann = ConsequenceAnnotator(asm) if asm.has_annotation else None
     rep = asm.repeats
@@ -186,14 +192,15 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: VariantScorer, *, regions=
     def flush():
         sites = []
         for group in pending:
-            ref_seq, _, centre = _windows(asm.genome, group[0], scorer.window)
-            sites.append((ref_seq, [_windows(asm.genome, v, scorer.window)[1] for v in group], centre))
-        scores = scorer.score_sites(sites)
-        for group, sc in zip(pending, scores):
-            for v, s in zip(group, sc):
+            ref_seq, _, centre = _windows(asm.genome, group[0], lead.window)
+            sites.append((ref_seq, [_windows(asm.genome, v, lead.window)[1] for v in group], centre))
+        per_model = [sc.score_sites(sites) for sc in scorers]
+        for k, group in enumerate(pending):
+            for j, v in enumerate(group):
                 csq = ann.annotate(v.chrom, v.pos, v.ref, v.alt) if ann else None
-                yield Scored(v, csq, float(s), asm.card.subgenome_of(v.chrom) or "",
-                             bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]))
+                vals = tuple(float(m[k][j]) for m in per_model)
+                yield Scored(v, csq, vals[0], asm.card.subgenome_of(v.chrom) or "",
+                             bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]), vals)
         pending.clear()
 
     last_key = None
@@ -206,14 +213,14 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: VariantScorer, *, regions=
             continue
         if not check_ref(asm.genome, v, st):
             continue
-        if scorer.method == "llr" and v.kind != "snv":
+        if any(sc.method == "llr" for sc in scorers) and v.kind != "snv":
             st.indels_skipped += 1  # a masked single-token LLR is defined for substitutions only
             continue
         key = (v.chrom, v.pos, v.ref)
         if key == last_key and pending:
             pending[-1].append(v)  # another ALT of the same site: shares the forward pass
         else:
-            if len(pending) >= scorer.batch_size:
+            if len(pending) >= lead.batch_size:
                 yield from flush()
             pending.append([v])
             last_key = key
@@ -226,15 +233,25 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: VariantScorer, *, regions=
                              fix="the VCF was called against another assembly; use its FASTA or lift it over")
 
 
-def prioritize(rows: list[Scored], method: str = "llr") -> list[dict]:
-    """Rows with impact, evidence percentile, dosage-weighted score and priority, sorted (rank 1 first)."""
-    if not rows:
-        return []
-    scores = np.array([r.score for r in rows])
+def _evidence(scores: np.ndarray, method: str) -> np.ndarray:
+    """Percentile of each score among the scored variants, most deleterious = 1."""
     # llr / clm: lower = ALT less likely = stronger evidence; delta / embedding: larger change = stronger
     key = scores if method in ("llr", "clm") else -np.abs(scores)
     order = np.argsort(np.argsort(key, kind="stable"), kind="stable")
-    evidence = 1.0 - order / max(len(rows) - 1, 1)
+    return 1.0 - order / max(len(scores) - 1, 1)
+
+
+def prioritize(rows: list[Scored], method: "str | list[str]" = "llr") -> list[dict]:
+    """Rows with impact, evidence percentile, dosage-weighted score and priority, sorted (rank 1 first).
+    With several models, evidence is the mean of their percentiles (each in its own method's direction)."""
+    if not rows:
+        return []
+    methods = [method] if isinstance(method, str) else list(method)
+    n_models = max(1, len(rows[0].scores))
+    if len(methods) == 1:
+        methods = methods * n_models
+    per = np.array([r.scores if r.scores else (r.score,) for r in rows], dtype=np.float64)
+    evidence = np.mean([_evidence(per[:, m], methods[m]) for m in range(per.shape[1])], axis=0)
     out = []
     for r, ev in zip(rows, evidence):
         term = r.consequence.term if r.consequence else "intergenic_variant"
@@ -248,7 +265,8 @@ def prioritize(rows: list[Scored], method: str = "llr") -> list[dict]:
             "subgenome": r.subgenome, "score": r.score, "dosage": dose,
             "dosage_weighted_score": r.score * dose if dose == dose else math.nan,
             "n_carriers": r.variant.n_carriers, "impact": impact, "evidence": float(ev),
-            "priority": 0.5 * impact + 0.5 * float(ev), "vcf_line": r.variant.line})
+            "priority": 0.5 * impact + 0.5 * float(ev), "vcf_line": r.variant.line,
+            "scores": r.scores or (r.score,)})
     out.sort(key=lambda d: (-d["priority"], -d["evidence"]))
     for i, d in enumerate(out, 1):
         d["rank"] = i
@@ -260,12 +278,16 @@ TSV_COLUMNS = ["rank", "priority", "chrom", "pos", "id", "ref", "alt", "conseque
                "n_carriers", "impact", "evidence"]
 
 
-def write_tsv(rows: list[dict], path: Path, asm: Assembly) -> Path:
+def write_tsv(rows: list[dict], path: Path, asm: Assembly, models: list[str] | None = None) -> Path:
+    """Ranked TSV; with several models, one ``score_<model>`` column each after ``score`` (the first model's)."""
+    extra = [f"score_{m}" for m in models] if models and len(models) > 1 else []
+    cols = TSV_COLUMNS[:TSV_COLUMNS.index("score") + 1] + extra + TSV_COLUMNS[TSV_COLUMNS.index("score") + 1:]
     with atomic_write(path) as fh:
-        fh.write("\t".join(TSV_COLUMNS) + "\n")
+        fh.write("\t".join(cols) + "\n")
         for d in rows:
             vals = {**d, "chrom": asm.genome.file_name(d["chrom"])}
-            fh.write("\t".join(_fmt(vals[c]) for c in TSV_COLUMNS) + "\n")
+            vals.update({c: v for c, v in zip(extra, d.get("scores", ()))})
+            fh.write("\t".join(_fmt(vals[c]) for c in cols) + "\n")
     return path
 
 
@@ -277,8 +299,10 @@ def _fmt(x) -> str:
     return str(x)
 
 
-def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model: str) -> Path:
-    """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), atomically."""
+def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model: str,
+              models: list[str] | None = None) -> Path:
+    """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), atomically.
+    With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header)."""
     import pysam
 
     by = {}
@@ -293,7 +317,9 @@ def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model:
             ("PLLM_SCORE", "A", "Float", f"plantllm {method} score per ALT (model {Path(model).name}); "
                                          "negative = ALT less likely"),
             ("PLLM_PRIORITY", "A", "Float", "plantllm priority 0.5*impact + 0.5*evidence percentile"),
-            ("PLLM_RANK", "A", "Integer", "plantllm rank of the ALT (1 = highest priority)")):
+            ("PLLM_RANK", "A", "Integer", "plantllm rank of the ALT (1 = highest priority)"),
+            *[(f"PLLM_SCORE{i}", "A", "Float", f"plantllm score of model {i}: {m}")
+              for i, m in enumerate(models or [], 1) if len(models) > 1]):
         header.add_meta("INFO", items=[("ID", key), ("Number", num), ("Type", typ), ("Description", desc)])
     # VCFs without ##contig lines are common (the maize set has none); pysam needs them to write records
     with pysam.VariantFile(str(src)) as scan_contigs:
@@ -318,6 +344,9 @@ def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model:
                     new.info["PLLM_SCORE"] = tuple(d["score"] if d else None for d in ds)
                     new.info["PLLM_PRIORITY"] = tuple(d["priority"] if d else None for d in ds)
                     new.info["PLLM_RANK"] = tuple(d["rank"] if d else None for d in ds)
+                    if models and len(models) > 1:
+                        for i in range(len(models)):
+                            new.info[f"PLLM_SCORE{i + 1}"] = tuple(d["scores"][i] if d else None for d in ds)
                 vout.write(new)
     vin.close()
     return path
@@ -346,27 +375,40 @@ def plot_summary(rows: list[dict], path: Path, method: str) -> Path:
     return path
 
 
-def run_scoring(asm: Assembly, vcf: str | Path, model_dir: str | Path, out: str | Path, *, method: str = "llr",
-                window: int = 128, batch_size: int = 32, regions=None, labels: dict | None = None) -> dict:
-    """Score, annotate, rank; write ranked.tsv, scored.vcf.gz, summary.png, summary.json in ``out``."""
+def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", out: str | Path, *,
+                method: "str | list[str]" = "llr", window: int = 128, batch_size: int = 32, regions=None,
+                labels: dict | None = None, trust_remote_code: bool = False) -> dict:
+    """Score, annotate, rank; write ranked.tsv, scored.vcf.gz, summary.png, summary.json in ``out``.
+    ``model_dir`` may list several models (one ``method`` for all, or one each): they score the same
+    windows in one pass through the VCF and the priority uses the mean of their percentiles."""
     import json
     import time
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    scorer = VariantScorer(model_dir, method, window, batch_size)
+    dirs = [Path(m) for m in (model_dir if isinstance(model_dir, (list, tuple)) else [model_dir])]
+    methods = [method] * len(dirs) if isinstance(method, str) else list(method)
+    if len(methods) == 1:
+        methods = methods * len(dirs)
+    if len(methods) != len(dirs):
+        raise PlantLLMError(f"{len(dirs)} models but {len(methods)} methods: give one --method, or one per --model")
+    scorers = [VariantScorer(d, m, window, batch_size, trust_remote_code=trust_remote_code)
+               for d, m in zip(dirs, methods)]
+    names = model_names(dirs)
     st = VcfStats()
     t0 = time.time()
-    rows = list(con.track(score_vcf(asm, vcf, scorer, regions=regions, stats=st), "scoring variants",
+    rows = list(con.track(score_vcf(asm, vcf, scorers, regions=regions, stats=st), "scoring variants",
                           unit="variants"))
     seconds = time.time() - t0
     if not rows:
         raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
-    ranked = prioritize(rows, method)
-    write_tsv(ranked, out / "ranked.tsv", asm)
-    write_vcf(vcf, ranked, out / "scored.vcf.gz", method, str(model_dir))
+    ranked = prioritize(rows, methods)
+    method, model_dir = methods[0], dirs[0]
+    write_tsv(ranked, out / "ranked.tsv", asm, names)
+    write_vcf(vcf, ranked, out / "scored.vcf.gz", method, str(model_dir), [str(d) for d in dirs])
     plot_summary(ranked, out / "summary.png", method)
     summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window, "scored": len(ranked),
+               "models": [{"name": n, "path": str(d), "method": m} for n, d, m in zip(names, dirs, methods)],
                "seconds": round(seconds, 1), "variants_per_s": round(len(ranked) / max(seconds, 1e-9), 1),
                "vcf_stats": st.__dict__, "by_consequence": {}}
     for c in IMPACT:
@@ -374,11 +416,25 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: str | Path, out: str 
         if v:
             summary["by_consequence"][c] = {"n": len(v), "mean_score": float(np.mean(v))}
     summary["separation"] = consequence_auroc(ranked)
+    if len(dirs) > 1:
+        summary["separation_by_model"] = {n: consequence_auroc([{**d, "score": d["scores"][i]} for d in ranked])
+                                          for i, n in enumerate(names)}
+        summary["score_correlation"] = np.corrcoef(np.array([d["scores"] for d in ranked]).T).round(4).tolist()
     if labels:
         summary["labels"] = label_auroc(ranked, labels, asm)
     with atomic_write(out / "summary.json") as fh:
         json.dump(summary, fh, indent=2, default=str)
     return summary
+
+
+def model_names(dirs: list[Path]) -> list[str]:
+    """Short unique names for TSV columns: the folder name, or parent_folder when names repeat."""
+    names = [d.name for d in dirs]
+    if len(set(names)) < len(names):
+        names = ["_".join(d.parts[-2:]) for d in dirs]
+    if len(set(names)) < len(names):
+        names = [f"{n}{i}" for i, n in enumerate(names, 1)]
+    return [n.replace(" ", "_").replace("\t", "_") for n in names]
 
 
 def consequence_auroc(rows: list[dict]) -> dict:

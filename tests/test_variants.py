@@ -10,6 +10,7 @@ import pytest
 
 from conftest import DATA
 from plantllm.assembly import Assembly
+from plantllm.cli import main
 from plantllm.consequence import ConsequenceAnnotator
 from plantllm.errors import InputFileError
 from plantllm.species import load_card
@@ -164,3 +165,36 @@ def test_evaluation_against_real_maize_labels(tmp_path, mlm):
     assert s["labels"]["labelled"] >= 190 and s["labels"]["unmatched_labels"] == s["vcf_stats"]["indels_skipped"]
     per_label = {k: v for k, v in s["labels"].items() if isinstance(v, dict)}
     assert "missense_variant" in per_label and all(0 <= v["auroc_score"] <= 1 for v in per_label.values())
+
+
+def test_several_models_in_one_pass(asm, mlm, tmp_path):
+    """Two models (a masked LM by llr, a causal LM by clm) score the same windows; each keeps its own
+    column and INFO field, the priority averages their percentiles, and model 1 alone gives the same scores."""
+    from plantllm import models as M
+
+    spec = M.load_spec(ROOT / "configs/models/tiny-llama-char.yaml")
+    tok = M.build_tokenizer(spec)
+    M.save(M.create(spec, tok, task="clm"), tok, tmp_path / "clm")
+    vcf = write_saturation_vcf(asm, [("1", 3700, 3740)], tmp_path / "sat.vcf")
+    rc = main(["variants", "score", str(vcf), str(DATA / "cards" / "tair10_slice.yaml"), "--model", mlm,
+               "--model", str(tmp_path / "clm"), "--method", "llr", "--method", "clm", "--window", "64",
+               "--out", str(tmp_path / "two")])
+    assert rc == 0
+    rows = [line.split("\t") for line in (tmp_path / "two" / "ranked.tsv").read_text().splitlines()]
+    head = rows[0]
+    assert head[head.index("score") + 1:head.index("score") + 3] == ["score_model", "score_clm"]
+    s = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert [m["method"] for m in s["models"]] == ["llr", "clm"] and len(s["score_correlation"]) == 2
+    one = run_scoring(asm, vcf, mlm, tmp_path / "one", method="llr", window=64)
+    single = {(r[2], r[3], r[6]): float(r[head.index("score")]) for r in
+              (x.split("\t") for x in (tmp_path / "one" / "ranked.tsv").read_text().splitlines()[1:])}
+    both = {(r[2], r[3], r[6]): float(r[head.index("score_model")]) for r in rows[1:]}
+    assert one["scored"] == len(both) == 120
+    assert all(abs(single[k] - both[k]) < 1e-5 for k in both)
+    with pysam.VariantFile(str(tmp_path / "two" / "scored.vcf.gz")) as v:
+        assert "PLLM_SCORE2" in v.header.info and "clm" in v.header.info["PLLM_SCORE2"].description
+        rec = next(iter(v))
+        assert len(rec.info["PLLM_SCORE1"]) == len(rec.info["PLLM_SCORE2"]) == 3
+    assert main(["variants", "score", str(vcf), str(DATA / "cards" / "tair10_slice.yaml"), "--model", mlm,
+                 "--model", str(tmp_path / "clm"), "--method", "llr", "--method", "clm", "--method", "llr",
+                 "--out", str(tmp_path / "bad")]) == 2
