@@ -94,14 +94,32 @@ class Explained:
 class OneHotModel(torch.nn.Module):
     """one-hot (N, 4, L) -> (N, 1) target, the interface tangermeme expects of a model.
 
-    Tokenization happens inside ``forward``: DNA language models read token ids, not one-hot."""
+    Tokenization happens inside ``forward``: DNA language models read token ids, not one-hot.
+    tangermeme's edits include the reference base at every position (4 x L sequences); copies of
+    ``reference`` are answered from one cached forward, so the model runs 3 x L + 1 times."""
 
     def __init__(self, explained: Explained):
         super().__init__()
         self.explained = explained
+        self.reference: str | None = None
+        self._cached: torch.Tensor | None = None
+
+    def set_reference(self, seq: str | None) -> None:
+        self.reference, self._cached = seq, None
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return self.explained(decode(X)).unsqueeze(1).cpu()
+        seqs = decode(X)
+        same = torch.tensor([s == self.reference for s in seqs], dtype=torch.bool)
+        if not same.any():
+            return self.explained(seqs).unsqueeze(1).float().cpu()
+        if self._cached is None:
+            self._cached = self.explained([self.reference]).float().cpu()[0]
+        out = torch.empty(len(seqs), dtype=torch.float32)
+        out[same] = self._cached
+        rest = [s for s, k in zip(seqs, same.tolist()) if not k]
+        if rest:
+            out[~same] = self.explained(rest).float().cpu()
+        return out.unsqueeze(1)
 
 
 def ism(explained: Explained, seqs: list[str], *, batch_size: int = 256, label: str = "ISM"
@@ -115,6 +133,7 @@ def ism(explained: Explained, seqs: list[str], *, batch_size: int = 256, label: 
     with torch.inference_mode():
         for i in con.track(range(len(seqs)), label, total=len(seqs)):
             # one sequence per call keeps memory flat; its 4 x L edits fill the batches
+            wrapped.set_reference(decode(X[i:i + 1])[0])
             r = saturation_mutagenesis(wrapped, X[i:i + 1], batch_size=batch_size, raw_outputs=True, fast=False,
                                        device="cpu")
             y0 = r.y0[0, 0].item()

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from . import __version__
 from . import console as con
-from .errors import PlantLLMError
+from .errors import PlantLLMError, did_you_mean
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plant DNA language models: species -> datasets -> model -> training -> applications.")
@@ -740,21 +740,52 @@ def mutagenesis_cmd(
              f"damaging: {w['ref']}{w['position']}{w['alt']} ({w['delta']:.3f}); wrote {out}/mutagenesis.tsv, .png")
 
 
-# ------------------------------------------------------------------ later stages
-def _planned(group: str, issue: int, what: str) -> typer.Typer:
-    sub = typer.Typer(help=f"{what} (arrives with issue #{issue}).", invoke_without_command=True)
-
-    @sub.callback()
-    def _not_yet(ctx: typer.Context) -> None:
-        if ctx.invoked_subcommand is None:
-            con.error(f"'plantllm {group}' is not available in plantllm {__version__} yet (issue #{issue}): {what}")
-            raise typer.Exit(2)
-
-    app.add_typer(sub, name=group)
-    return sub
+# ------------------------------------------------------------------ benchmarks
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: quality vs baselines, speed vs peers (benchmarks/).")
+app.add_typer(bench_app, name="bench")
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-_planned("bench", 12, "benchmarks against baselines and peers")
+def _bench_scripts() -> dict[str, Path]:
+    if not BENCHMARKS.is_dir():
+        raise PlantLLMError(f"no benchmarks folder at {BENCHMARKS}",
+                            fix="benchmarks ship with the source checkout: git clone and bash scripts/setup.sh")
+    return {p.stem: p for p in sorted(BENCHMARKS.glob("[a-z]*.py"))}
+
+
+@bench_app.command("list")
+def bench_list() -> None:
+    """The benchmark scripts, what each compares, and its latest committed result."""
+    import ast
+
+    table = Table("benchmark", "what it compares", "latest result")
+    for name, path in _bench_scripts().items():
+        doc = (ast.get_docstring(ast.parse(path.read_text())) or "").strip().splitlines()
+        res = BENCHMARKS / "results" / f"{name}.md"
+        table.add_row(name, doc[0] if doc else "", str(res.relative_to(BENCHMARKS.parent)) if res.exists() else "not run")
+    con.out.print(table)
+
+
+@bench_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_run(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Benchmark name (see plantllm bench list), or 'all'."),
+    small: bool = typer.Option(False, "--small", help="The quick mode the tests run (nothing is written)."),
+) -> None:
+    """Run a benchmark script; the full mode writes benchmarks/results/NAME.md and .json. Extra arguments
+    go to the script (e.g. model folders)."""
+    import subprocess
+
+    scripts = _bench_scripts()
+    names = list(scripts) if name == "all" else [name]
+    for n in names:
+        if n not in scripts:
+            raise PlantLLMError(f"no benchmark '{n}'{did_you_mean(n, scripts)}", fix="plantllm bench list")
+    for n in names:
+        con.info(f"benchmark {n}{' (small)' if small else ''}")
+        r = subprocess.run([sys.executable, str(scripts[n]), *(["--small"] if small else []), *ctx.args])
+        if r.returncode:
+            raise PlantLLMError(f"benchmark {n} failed (exit {r.returncode}); see its output above")
 
 
 @app.command("demo")

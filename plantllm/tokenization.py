@@ -157,6 +157,11 @@ def load(path: str | Path) -> PreTrainedTokenizerFast:
     p = Path(path)
     if not p.exists():
         raise MissingFileError("tokenizer folder not found", path=p)
+    # transformers 5 builds an empty default tokenizer for a folder without any: refuse it here
+    vocab_files = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model", "vocab.model")
+    if p.is_dir() and not any((p / f).exists() for f in vocab_files):
+        raise MissingFileError("no tokenizer in the folder (no tokenizer.json or vocabulary file)", path=p,
+                               fix="copy the tokenizer files saved with the model next to config.json")
     try:
         tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as e:

@@ -36,7 +36,7 @@ from .consequence import ConsequenceAnnotator
 from .errors import InputFileError, PlantLLMError
 from .io import atomic_path, atomic_write
 from .sequence import reverse_complement
-from .vcf import Variant, VcfStats, check_ref, read_vcf
+from .vcf import Variant, VcfStats, check_ref, in_fasta, read_vcf, require_in_fasta
 
 METHODS = ("llr", "clm", "delta", "embedding")
 #: consequence class weights used in the priority (1 = most likely to change a trait)
@@ -208,8 +208,7 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[Vari
         if regions is not None and not any(c == v.chrom and s <= v.pos < e for c, s, e in regions):
             st.outside_regions += 1
             continue
-        if v.chrom not in asm.genome.chromosomes(nuclear_only=False):
-            st.unknown_chrom += 1
+        if not in_fasta(asm.genome, v, st):
             continue
         if not check_ref(asm.genome, v, st):
             continue
@@ -226,6 +225,7 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[Vari
             last_key = key
     if pending:
         yield from flush()
+    require_in_fasta(st, vcf, asm.genome)
     checked = st.variants - st.indels_skipped - st.outside_regions
     if checked and st.ref_mismatch / checked > 0.05:
         raise InputFileError(f"REF does not match the genome at {st.ref_mismatch} of {checked} variants "

@@ -55,6 +55,8 @@ class VcfStats:
     indels_skipped: int = 0
     outside_regions: int = 0
     unknown_chrom: int = 0
+    absent_from_fasta: int = 0
+    absent: dict = field(default_factory=dict)  # chromosome -> first VCF line, for the error message
 
 
 def dosage_of(rec: pysam.VariantRecord, alt_index: int) -> tuple[float, int, int, int]:
@@ -89,7 +91,7 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
     except (OSError, ValueError) as e:
         raise InputFileError(f"cannot read VCF header ({e})", path=p,
                              fix="check that the file is VCF/BCF with a ##fileformat line and a #CHROM header") from None
-    header_lines = len(str(vf.header).splitlines())
+    header_lines = _header_lines(p)
     unknown: dict[str, int] = {}
     it = iter(vf)
     index = 0
@@ -99,11 +101,12 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
         except StopIteration:
             break
         except (OSError, ValueError) as e:
-            raise InputFileError(f"malformed VCF record ({e})", path=p, line=header_lines + index + 1,
-                                 fix="check the columns and the genotype fields of this line") from None
+            raise InputFileError(f"malformed VCF record: htslib cannot parse it ({e})", path=p,
+                                 line=header_lines + index + 1 if header_lines is not None else None,
+                                 fix=f"check the columns and genotype fields of record {index + 1}") from None
         index += 1
         st.records += 1
-        line = header_lines + index
+        line = header_lines + index if header_lines is not None else index
         canon = card.try_canonical(rec.chrom)
         if canon is None:
             unknown.setdefault(rec.chrom, line)
@@ -139,6 +142,50 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
             f"no VCF chromosome matches the card {card.name}: {', '.join(list(unknown)[:3])}"
             f"{did_you_mean(first, card._alias)}", path=p, line=unknown[first],
             fix=f"add '{first}' to the aliases of the right chromosome in {card.source or 'the card'}")
+
+
+def _header_lines(p: Path) -> int | None:
+    """Meta-information and header lines at the top of a text VCF (plain or bgzip), so errors can name
+    the file's own line numbers (pysam's header text adds lines of its own); None for BCF."""
+    import gzip
+
+    with open(p, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:3] == b"BCF":
+        return None
+    n = 0
+    try:
+        opener = gzip.open if magic[:2] == b"\x1f\x8b" else open
+        with opener(p, "rb") as fh:
+            head = fh.read(5)
+            if head[:3] == b"BCF":
+                return None
+            fh.seek(0)
+            for raw in fh:
+                if not raw.startswith(b"#"):
+                    break
+                n += 1
+    except (OSError, EOFError):
+        return n
+    return n
+
+
+def in_fasta(genome, v: Variant, st: VcfStats) -> bool:
+    """Is the variant's chromosome (known to the card) in the FASTA? Absent ones are counted."""
+    if v.chrom in genome.chromosomes(nuclear_only=False):
+        return True
+    st.absent_from_fasta += 1
+    st.absent.setdefault(v.chrom, v.line)
+    return False
+
+
+def require_in_fasta(st: VcfStats, vcf: str | Path, genome) -> None:
+    """Stop with one clear line when every variant lies on chromosomes the FASTA does not hold."""
+    if st.absent_from_fasta and st.absent_from_fasta >= st.variants:
+        chrom, line = next(iter(st.absent.items()))
+        raise ChromosomeError(f"the variants are on chromosome {', '.join(st.absent)}, known to the card but not "
+                              f"in the FASTA {genome.path}", path=vcf, line=line,
+                              fix="give the FASTA that holds them with --fasta")
 
 
 def check_ref(genome, v: Variant, st: VcfStats) -> bool:

@@ -26,7 +26,7 @@ from ..dataset import build_inputs, current_manifest, file_records, write_datase
 from ..errors import InputFileError, PlantLLMError
 from ..io import open_text, require_file
 from ..splits import Splitter
-from ..vcf import VcfStats, check_ref, read_vcf
+from ..vcf import VcfStats, check_ref, in_fasta, read_vcf, require_in_fasta
 from .common import TssIndex
 
 FEATURES = datasets.Features({
@@ -126,8 +126,7 @@ def build_variants(asm: Assembly, vcf: str | Path, out: str | Path, params: Vari
 
     def examples():
         for v in read_vcf(vcf, asm.card, st):
-            if v.chrom not in g.chromosomes(nuclear_only=False):
-                st.unknown_chrom += 1
+            if not in_fasta(g, v, st):
                 continue
             if not check_ref(g, v, st):
                 continue
@@ -153,6 +152,7 @@ def build_variants(asm: Assembly, vcf: str | Path, out: str | Path, params: Vari
                 "ref_seq": ref_seq, "alt_seq": alt_seq, "center": center,
                 "dosage": v.dosage, "n_carriers": v.n_carriers, "ploidy": v.ploidy or asm.card.ploidy,
                 "label": label}
+        require_in_fasta(st, vcf, g)
         checked = st.variants - st.indels_skipped
         if checked and st.ref_mismatch / max(checked, 1) > params.max_ref_mismatch:
             raise InputFileError(
