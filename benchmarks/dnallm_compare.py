@@ -187,7 +187,7 @@ def main(argv=None) -> int:
         return 0
     out["machine"] = machine()
     d, pl = out["dnallm"], out["plantllm"]
-    md = (f"Same character-level BERT classifier (3.4 M parameters, random init), real TAIR10 chr1 promoters "
+    md = ("Same character-level BERT classifier (3.4 M parameters, random init), real TAIR10 chr1 promoters "
           f"(300 bp), CPU, batch 32, warm-up excluded.\n\n| task | plantllm (s) | DNALLM (s) | plantllm speed-up | "
           "max abs. difference |\n|---|---|---|---|---|\n")
     if d:

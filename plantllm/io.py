@@ -7,6 +7,7 @@ into place, so an interrupted run never leaves a truncated file that looks compl
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import hashlib
 import os
@@ -61,6 +62,22 @@ def fingerprint(path: str | Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def _remove_orphans(dest: Path) -> None:
+    """Temporaries of ``dest`` left by a killed process (kill -9, power loss): their pid is gone."""
+    for p in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
+        pid = p.name[len(dest.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running: another process is writing it
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; on success rename it to ``dest``.
@@ -70,7 +87,8 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
+    _remove_orphans(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=suffix + ".tmp", dir=dest.parent)
     os.close(fd)
     os.unlink(tmp)
     tmp_path = Path(tmp)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CARDS, DATA, card_yaml, gunzip_to
+from conftest import CARDS, DATA
 from plantllm.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
