@@ -103,6 +103,25 @@ def _stage(out: Path, name: str, title: str, inputs: dict, work) -> dict:
     return data
 
 
+#: sizes of the demo: a few minutes (--quick), ~11 minutes on 2 CPUs, and bigger when a GPU is present
+PLANS = {
+    "quick": {"model": "tiny-esm-6mer", "pretrain_steps": 80, "finetune_steps": 120, "batch": 32, "stride": 1024,
+              "scan_bp": 300_000, "motif_sequences": 30, "motif_min": 3, "variant_genes": 6},
+    "cpu": {"model": "tiny-esm-6mer", "pretrain_steps": 500, "finetune_steps": 800, "batch": 32, "stride": 512,
+            "scan_bp": None, "motif_sequences": 150, "motif_min": 5, "variant_genes": 25},
+    "gpu": {"model": "small-esm-6mer", "pretrain_steps": 4000, "finetune_steps": 2000, "batch": 64, "stride": 256,
+            "scan_bp": None, "motif_sequences": 500, "motif_min": 10, "variant_genes": 100},
+}
+
+
+def demo_plan(quick: bool, gpu: bool | None = None) -> tuple[str, dict]:
+    import torch
+
+    gpu = torch.cuda.is_available() if gpu is None else gpu
+    name = "quick" if quick else "gpu" if gpu else "cpu"
+    return name, PLANS[name]
+
+
 def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIES) -> Path:
     """Run the demo into ``out``; returns the path of the HTML report."""
     from .splits import Splitter
@@ -114,8 +133,11 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
     asm = Assembly(species)
     if asm.card.fasta is None or not asm.card.fasta.exists():
         raise PlantLLMError("the demo genome is not installed", fix="run: bash scripts/setup.sh demo")
+    plan_name, plan = demo_plan(quick)
     inputs = {"fasta": fingerprint(asm.card.fasta), "gff": fingerprint(asm.card.gff), "version": __version__,
-              "quick": quick}
+              "quick": quick, "plan": plan_name}
+    con.info(f"demo plan '{plan_name}': {plan['model']}, {plan['pretrain_steps']} pretraining and "
+             f"{plan['finetune_steps']} fine-tuning steps")
     n_stages = 9
 
     def species_stage(folder: Path) -> dict:
@@ -148,7 +170,7 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
     splitter = Splitter(0.1, 0.1, block_size=1_000_000, seed=0)
 
     def corpus_stage(folder: Path) -> dict:
-        m = build_pretrain(asm, folder / "dataset", WindowParams(length=512, stride=1024 if quick else 512),
+        m = build_pretrain(asm, folder / "dataset", WindowParams(length=512, stride=plan["stride"]),
                            splitter, force=True)
         return {"split_sizes": m["split_sizes"], "dataset": str(folder / "dataset")}
 
@@ -175,15 +197,19 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
 
         single_process_env()
         # AgroNT's shape (ESM, rotary, non-overlapping 6-mers), tiny: 512 bp are ~88 tokens, fast on CPUs
-        cfg = TrainConfig(task="mlm", model=str(CONFIGS / "models" / "tiny-esm-6mer.yaml"),
+        cfg = TrainConfig(task="mlm", model=str(CONFIGS / "models" / f"{plan['model']}.yaml"),
                           dataset=str(out / "3_corpus" / "dataset"), output_dir=str(folder / "run"),
-                          deepspeed=str(CONFIGS / "deepspeed" / "zero2.json"), max_steps=80 if quick else 500,
-                          learning_rate=1e-3, per_device_train_batch_size=32, max_length=96, eval_steps=100,
+                          deepspeed=str(CONFIGS / "deepspeed" / "zero2.json"), max_steps=plan["pretrain_steps"],
+                          learning_rate=1e-3, per_device_train_batch_size=plan["batch"], max_length=96, eval_steps=100,
                           save_steps=100, logging_steps=10, max_eval_samples=256, species=asm.card.name)
         cfg.check()
         s = run(cfg, resume=False)
-        return {k: s.get(k) for k in ("steps", "seconds", "tokens_per_s", "train_loss", "validation", "model",
-                                      "world_size", "precision")}
+        import torch
+
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+        return {"plan": plan_name, "model_config": plan["model"], "device": device,
+                **{k: s.get(k) for k in ("steps", "seconds", "tokens_per_s", "train_loss", "validation", "model",
+                                         "world_size", "precision")}}
 
     pre = _stage(out, "5_pretrain", f"stage 5/{n_stages}: pretraining a tiny AgroNT-shaped model (ESM, 6-mer) with "
                                     "DeepSpeed (ZeRO-2, MLM, repeats down-weighted)", inputs, pretrain_stage)
@@ -198,7 +224,8 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
         single_process_env()
         cfg = TrainConfig(task="classification", model=pre["model"], dataset=str(out / "4_promoter_data" / "dataset"),
                           output_dir=str(folder / "run"), deepspeed=str(CONFIGS / "deepspeed" / "zero2.json"),
-                          max_steps=120 if quick else 800, learning_rate=1e-3, per_device_train_batch_size=32,
+                          max_steps=plan["finetune_steps"], learning_rate=1e-3,
+                          per_device_train_batch_size=plan["batch"],
                           max_length=64, eval_steps=200, save_steps=200, logging_steps=50, max_eval_samples=1024,
                           species=asm.card.name)
         cfg.check()
@@ -216,9 +243,9 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
         from .promoter import ScanParams, held_out_regions, predict_promoters
 
         regions = held_out_regions(asm, out / "4_promoter_data" / "dataset")
-        if quick:
+        if plan["scan_bp"]:
             regions = regions[:1]
-            regions = [(c, s, min(e, s + 300_000)) for c, s, e in regions]
+            regions = [(c, s, min(e, s + plan["scan_bp"])) for c, s, e in regions]
         s = predict_promoters(ft["model"], asm, folder, regions=regions, params=ScanParams(249, 50, stride=50),
                               threshold=0.5, evaluate=out / "4_promoter_data" / "dataset")
         return {k: s[k] for k in ("regions_bp", "windows", "windows_per_s", "calls", "evaluation")}
@@ -231,9 +258,9 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
 
         # What did the promoter model learn? Held-out test promoters, against the test split's negatives.
         fg, bg, names, desc = read_sequences(dataset=out / "4_promoter_data" / "dataset", split="test", label=1,
-                                             n=30 if quick else 150)
+                                             n=plan["motif_sequences"])
         s = discover(ft["model"], fg, folder, background=bg, names=names, description=desc,
-                     min_size=3 if quick else 5)
+                     min_size=plan["motif_min"])
         return {k: s[k] for k in ("sequences", "seqlets", "seqlet_threshold", "fdr", "jaspar", "motifs",
                                   "kmer_motifs", "recovered", "seconds_attribution")}
 
@@ -249,7 +276,8 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
         test_blocks = held_out_regions(asm, out / "4_promoter_data" / "dataset")
         genes = [g for g in asm.annotation.genes if g.canonical is not None and g.canonical.coding and
                  any(c == g.chrom and s <= g.start and g.end <= e for c, s, e in test_blocks)]
-        genes = genes[:: max(1, len(genes) // (6 if quick else 25))][: 6 if quick else 25]
+        k = plan["variant_genes"]
+        genes = genes[:: max(1, len(genes) // k)][:k]
         regions = []
         for g in genes:
             t = g.canonical
@@ -367,8 +395,9 @@ machine.</p>
 base composition alone. The motif task (<code>4_promoter_data/motif_dataset</code>) labels promoters by JASPAR Plantae
 matrices: {", ".join(f"{html.escape(k)} {v:,}" for k, v in promoter.get("motif_positives", {}).items())} positives.</p>
 <h2>Pretraining with DeepSpeed</h2>
-<p>A tiny model of AgroNT's shape (ESM encoder, rotary positions, non-overlapping 6-mer tokens) was pretrained from
-scratch on the training windows for {pre['steps']} steps with DeepSpeed ZeRO-2 on {pre['world_size']} CPU process(es)
+<p>A {'small' if pre.get('plan') == 'gpu' else 'tiny'} model of AgroNT's shape (<code>configs/models/{html.escape(str(pre.get('model_config', 'tiny-esm-6mer')))}.yaml</code>: ESM encoder, rotary
+positions, non-overlapping 6-mer tokens) was pretrained from scratch on the training windows for {pre['steps']} steps
+with DeepSpeed ZeRO-2 on {pre['world_size']} process(es) ({html.escape(str(pre.get('device', 'CPU')))})
 in {pre['precision']}: {pre['tokens_per_s']:,.0f} tokens/s, validation masked-token loss
 {pre['validation'].get('eval_loss', float('nan')):.3f} (guessing uniformly among the 4,096 6-mers would score 8.3).
 Soft-masked repeat bases counted 0.1 in the loss.</p>
@@ -376,7 +405,7 @@ Soft-masked repeat bases counted 0.1 in the loss.</p>
 <h2>Promoter prediction: model vs baseline on the same held-out test blocks</h2>
 <table><tr><th>metric</th><th>fine-tuned DNA LM</th><th>6-mer logistic regression</th></tr>{metric_rows}</table>
 <p>In plain words: an AUROC of 0.5 is a coin toss and 1.0 is perfect. The fine-tuned model was trained for
-{ft['steps']} steps on a CPU; the 6-mer baseline sees the same training examples. A tiny model trained for
+{ft['steps']} steps on {html.escape(str(pre.get('device', 'CPU')))}; the 6-mer baseline sees the same training examples. A tiny model trained for
 minutes is not expected to beat a strong k-mer baseline; the demo shows the whole path works on real data, and
 the same commands scale to real model sizes on GPUs.</p>
 {_img(out / "6_promoter_model" / "run" / "roc_pr.png")}
