@@ -598,11 +598,31 @@ def write_report(s: dict, out: Path) -> Path:
         return f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">'
 
     body = ["<h1>" + html.escape(md[0][2:]) + "</h1>", "<p>" + html.escape(md[2]) + "</p>"]
+    table: list[str] = []
+    for line in md[3:]:
+        if line.startswith("|"):
+            cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-"):
+                continue
+            tag = "th" if not table else "td"
+            table.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if table:
+            body.append("<table>" + "".join(table) + "</table>")
+            table = []
+        if line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    if table:
+        body.append("<table>" + "".join(table) + "</table>")
+    body.append("<h2>Logos</h2><p>Top: contribution of each base (what the model used); middle: information "
+                "content of the aligned seqlets (what the bases were); bottom: the best JASPAR match.</p>")
     for m in s["motifs"]:
         logo = out / "logos" / f"{m['id']}.png"
         body.append(f"<h3>{html.escape(m['id'])}: {html.escape(m['element'])}</h3>" + (img(logo) if logo.exists() else ""))
-    body.append("<pre>" + html.escape("\n".join(md[md.index("") + 3:])) + "</pre>")
     with atomic_write(out / "report.html") as fh:
         fh.write("<!doctype html><meta charset='utf-8'><title>plantllm motifs</title>"
-                 "<body style='font-family:sans-serif;max-width:60em;margin:auto'>" + "\n".join(body) + "</body>")
+                 "<style>body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
+                 "td,th{border:1px solid #ccc;padding:2px 6px}</style><body>" + "\n".join(body) + "</body>")
     return out / "report.html"
