@@ -159,8 +159,8 @@ def main(argv=None) -> int:
             (tmp / "job.json").write_text(json.dumps({"ism": ism_seqs, "infer": inf_seqs}))
             (tmp / "peer.py").write_text(PEER_SCRIPT)
             r = subprocess.run([str(PEER), str(tmp / "peer.py"), str(tmp / "cfg.yaml"), str(model), str(tmp / "job.json"),
-                                str(tmp / "peer.json")], capture_output=True, text=True,
-                               env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
+                                str(tmp / "peer.json")], capture_output=True, text=True, cwd=tmp,
+                               env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))  # DNALLM writes logs/ into cwd
             if r.returncode:
                 why_not = "DNALLM failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
             else:
