@@ -16,7 +16,9 @@ Negative ``llr``/``clm`` = ALT less likely under the model = more likely deleter
 Ranking (documented, reproducible): ``priority = 0.5 * impact + 0.5 * evidence`` where
 ``impact`` is the consequence class weight (``IMPACT``) and ``evidence`` the percentile of
 the model score among the scored variants (most deleterious = 1); the dosage-weighted
-score multiplies the model score by the mean ALT dosage of the samples.
+score multiplies the model score by the mean ALT dosage of the samples. With several models
+(e.g. a masked LM by ``llr`` and a causal LM by ``clm``) each scores the same windows and
+``evidence`` is the mean of their percentiles; ``score`` is the first model's.
 """
 
 from __future__ import annotations
