@@ -30,6 +30,28 @@ def is_bgzip(path: Path) -> bool:
     return len(head) >= 14 and head[:2] == b"\x1f\x8b" and bool(head[3] & 4) and head[12:14] == b"BC"
 
 
+def _ragged_line(path: Path) -> tuple[int, str, int, int] | None:
+    """(line number, record, width, expected width) of the first sequence line whose width differs from
+    the lines above it in its record (the last line of a record may be shorter); None if all agree."""
+    opener = gzip.open if is_gzip(path) else open
+    name, width, pending = "", None, None  # pending: a short line that must be the record's last
+    with opener(path, "rt", newline=None) as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\n")
+            if line.startswith(">"):
+                name, width, pending = line[1:].split(None, 1)[0] if line[1:].strip() else "", None, None
+                continue
+            if pending is not None:
+                return pending
+            if width is None:
+                width = len(line)
+            elif len(line) > width:
+                return lineno, name, len(line), width
+            elif len(line) < width:
+                pending = (lineno, name, len(line), width)
+    return None
+
+
 def _scan_headers(path: Path) -> list[tuple[str, str, int]]:
     """(name, description, line number) of every '>' header, checking text sanity on the way.
 
@@ -151,11 +173,16 @@ class Genome:
             try:
                 pysam.faidx(str(src), "--fai-idx", str(fai), *(["--gzi-idx", str(gzi)] if gzi else []))
             except pysam.SamtoolsError as e:
-                msg = str(e).strip().splitlines()
-                detail = next((m for m in msg if "line length" in m or "fai_build" in m), msg[-1] if msg else "")
-                raise InputFileError(f"cannot index FASTA: {detail.strip()}", path=self.path,
-                                     fix="lines of one record must have equal width; reformat with "
-                                         "'samtools faidx' or 'seqkit seq -w 60'") from None
+                ragged = _ragged_line(src)
+                if ragged is not None:
+                    line, name, got, want = ragged
+                    raise InputFileError(f"record '{name}' has lines of unequal width ({got} bp here, {want} bp "
+                                         "above): an indexed FASTA needs one width per record",
+                                         path=self.path, line=line,
+                                         fix="reformat with 'seqkit seq -w 60' or 'samtools faidx --length 60'") from None
+                detail = " ".join(str(e).replace("\\n", " ").split())
+                raise InputFileError(f"cannot index FASTA ({detail[:200]})", path=self.path,
+                                     fix="re-create the file, or recompress it with bgzip") from None
         try:
             return pysam.FastaFile(str(src), filepath_index=str(fai),
                                    filepath_index_compressed=str(gzi) if gzi else None)

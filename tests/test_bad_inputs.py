@@ -115,7 +115,8 @@ def test_fasta_unequal_line_width(tmp_path, small_fasta, capsys):
     lines = small_fasta.read_text().splitlines()
     lines[5] = lines[5] + "ACGT"
     p.write_text("\n".join(lines) + "\n")
-    assert "lines of one record must have equal width" in _run(["species", "validate", CARD, "--fasta", p], capsys)
+    assert "w.fa:6: record 'NC_003070.9' has lines of unequal width (64 bp here, 60 bp above)" in \
+        _run(["species", "validate", CARD, "--fasta", p], capsys)
 
 
 def test_fasta_name_not_in_card(tmp_path, small_fasta, capsys):
