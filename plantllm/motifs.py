@@ -528,7 +528,8 @@ def discover(model_dir: str | Path, seqs: list[str], out: str | Path, *, backgro
         match_jaspar(kmers, db)
 
     # outputs
-    np.savez_compressed(out / "attributions.npz", attribution=attr, control=attr_ctrl, onehot=Xn.astype(np.int8))
+    with atomic_write(out / "attributions.npz", "wb") as fh:  # a file object: np.savez would add ".npz"
+        np.savez_compressed(fh, attribution=attr, control=attr_ctrl, onehot=Xn.astype(np.int8))
     with atomic_write(out / "seqlets.tsv") as fh:
         fh.write("sequence\tname\tstart\tend\tattribution\tp_value\tseq\n")
         for e, a, b, score, p in zip(sl["example_idx"], sl["start"], sl["end"], sl["attribution"], sl["p-value"]):
