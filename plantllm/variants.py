@@ -38,7 +38,7 @@ from .consequence import ConsequenceAnnotator
 from .errors import InputFileError, PlantLLMError
 from .io import atomic_path, atomic_write
 from .sequence import reverse_complement
-from .vcf import Variant, VcfStats, check_ref, in_fasta, read_vcf, require_in_fasta
+from .vcf import Variant, VcfStats, check_ref, header_line_count, in_fasta, read_vcf, require_in_fasta
 
 METHODS = ("llr", "clm", "delta", "embedding")
 #: consequence class weights used in the priority (1 = most likely to change a trait)
@@ -329,7 +329,7 @@ def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model:
             if c not in header.contigs:
                 header.contigs.add(c)
     mode = "wz" if str(path).endswith(".gz") else "w"
-    header_lines = len(str(vin.header).splitlines())
+    header_lines = header_line_count(Path(src)) or 0  # the same line numbers read_vcf gave the variants
     with atomic_path(path) as tmp:
         with pysam.VariantFile(str(tmp), mode, header=header) as vout:
             for i, rec in enumerate(vin, 1):

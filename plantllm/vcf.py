@@ -91,7 +91,7 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
     except (OSError, ValueError) as e:
         raise InputFileError(f"cannot read VCF header ({e})", path=p,
                              fix="check that the file is VCF/BCF with a ##fileformat line and a #CHROM header") from None
-    header_lines = _header_lines(p)
+    header_lines = header_line_count(p)
     unknown: dict[str, int] = {}
     it = iter(vf)
     index = 0
@@ -144,7 +144,7 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
             fix=f"add '{first}' to the aliases of the right chromosome in {card.source or 'the card'}")
 
 
-def _header_lines(p: Path) -> int | None:
+def header_line_count(p: Path) -> int | None:
     """Meta-information and header lines at the top of a text VCF (plain or bgzip), so errors can name
     the file's own line numbers (pysam's header text adds lines of its own); None for BCF."""
     import gzip
