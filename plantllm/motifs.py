@@ -228,21 +228,34 @@ def cluster_seqlets(X: np.ndarray, attr: np.ndarray, seqlets, *, min_size: int =
     labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                      distance_threshold=1 - (-math.log10(join_p)) / 10).fit_predict(1 - sim)
     groups = [np.flatnonzero(labels == lab) for lab in set(labels)]
-    built = [(idx, _build(idx, onehots, contrib, sim, min_ic)) for idx in groups if len(idx) >= 2]
+    # clusters that can reach min_size alone or with one other; smaller ones cannot make a motif
+    built = [(idx, _build(idx, onehots, contrib, sim, min_ic)) for idx in groups if len(idx) >= max(2, min_size // 2)]
     built = [(idx, b) for idx, b in built if b is not None]
     # Average linkage over single seqlets splits one motif into several clusters offset by a base or on
-    # opposite strands; clusters whose motifs align (cosine >= merge_similarity) are merged and rebuilt.
-    merged = True
-    while merged:
-        merged = False
-        for i, j in itertools.combinations(range(len(built)), 2):
-            if _similarity(built[i][1][0], built[j][1][0]) >= merge_similarity:
-                idx = np.concatenate([built[i][0], built[j][0]])
-                b = _build(idx, onehots, contrib, sim, min_ic)
-                if b is not None:
-                    built = [x for k, x in enumerate(built) if k not in (i, j)] + [(idx, b)]
-                    merged = True
-                    break
+    # opposite strands. The most similar pair of motifs (cosine >= merge_similarity at their best alignment)
+    # is merged and rebuilt, and the rebuilt motif compared again, until no pair is similar enough; comparing
+    # rebuilt motifs (not a chain of pairs) keeps unrelated motifs from joining through intermediates.
+    n = len(built)
+    S = np.full((n, n), -1.0)
+    for i, j in itertools.combinations(range(n), 2):
+        S[i, j] = S[j, i] = _similarity(built[i][1][0], built[j][1][0])
+    alive = [True] * n
+    while n > 1:
+        i, j = np.unravel_index(np.argmax(S), S.shape)
+        if S[i, j] < merge_similarity:
+            break
+        idx = np.concatenate([built[i][0], built[j][0]])
+        b = _build(idx, onehots, contrib, sim, min_ic)
+        S[i, j] = S[j, i] = -1.0
+        if b is None:
+            continue
+        built[i] = (idx, b)
+        alive[j] = False
+        S[j, :] = S[:, j] = -1.0
+        for k in range(len(built)):
+            if alive[k] and k != i:
+                S[i, k] = S[k, i] = _similarity(b[0], built[k][1][0])
+    built = [x for x, a in zip(built, alive) if a]
     motifs = []
     for idx, (ppm, cwm) in sorted(built, key=lambda x: -len(x[0])):
         if len(idx) < min_size:
