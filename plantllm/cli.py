@@ -677,8 +677,10 @@ def motifs_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (MEME, TSV, logos, report)."),
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="A promoter or motif dataset folder."),
     split: str = typer.Option("test", "--split", help="Dataset split to explain."),
-    label: int = typer.Option(1, "--label", help="Explain the sequences of this label; the rest are the "
-                                                 "k-mer baseline's background."),
+    label: int = typer.Option(1, "--label", help="Explain the sequences of this label (multi-label datasets: "
+                                                 "label number); the rest are the k-mer baseline's background."),
+    label_column: str = typer.Option("label", "--label-column", help="'labels' for the motif task's multi-label "
+                                                                      "column (then --label is the label number)."),
     fasta: Optional[Path] = typer.Option(None, "--fasta", help="Or: a FASTA of sequences of one length."),
     n: int = typer.Option(200, "--n", help="At most this many sequences."),
     method: str = typer.Option("ism", "--method", help="ism (saturation mutagenesis) or ig (integrated gradients)."),
@@ -690,7 +692,10 @@ def motifs_cmd(
     """Motif discovery: attributions -> seqlets -> motifs -> JASPAR Plantae names, beside a k-mer baseline."""
     from .motifs import discover, read_sequences
 
-    fg, bg, names, desc = read_sequences(dataset=dataset, split=split, label=label, fasta=fasta, n=n)
+    fg, bg, names, desc = read_sequences(dataset=dataset, split=split, label=label, label_column=label_column,
+                                         fasta=fasta, n=n)
+    if target is None and label_column == "labels":
+        target = label  # a multi-label model explains the label its sequences were picked for
     s = discover(model, fg, out, background=bg, names=names, method=method, target=target, description=desc,
                  fdr=fdr, min_size=min_seqlets, trust_remote_code=trust_remote_code)
     con.info(f"{s['seqlets']} seqlets ({s['seqlet_threshold']}) -> {len(s['motifs'])} motifs; "

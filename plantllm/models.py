@@ -191,6 +191,14 @@ def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = 
     tok = tokenization.load(p)
     objective = "clm" if mtype in ("gpt2", "llama", "gemma", "mamba") else "mlm"
     kw = _head_kwargs(task, num_labels)
+    archs = cfg.get("architectures") or []
+    if (num_labels is None and kw and cfg.get("id2label") and any("ForSequenceClassification" in a for a in archs)
+            and (task == "regression") == (cfg.get("problem_type") == "regression")):
+        # a fine-tuned checkpoint keeps its own head: its number of outputs and problem type
+        kw = {"num_labels": len(cfg["id2label"]), **({"problem_type": cfg["problem_type"]}
+                                                      if cfg.get("problem_type") else {})}
+    elif kw and cfg.get("id2label") and kw.get("num_labels") != len(cfg["id2label"]):
+        kw["ignore_mismatched_sizes"] = True  # a new task on a fine-tuned model: its old head is replaced
     safe = any(p.glob("*.safetensors")) or (p / "model.safetensors.index.json").exists()
     try:
         model = _auto_for(task, objective).from_pretrained(

@@ -442,9 +442,10 @@ def recovered(motifs: list[Motif]) -> dict[str, list[str]]:
 
 # ---------------------------------------------------------------- the whole run
 def read_sequences(*, dataset: str | Path | None = None, split: str = "test", label: int = 1,
-                   fasta: str | Path | None = None, n: int = 200, seed: int = 0
+                   label_column: str = "label", fasta: str | Path | None = None, n: int = 200, seed: int = 0
                    ) -> tuple[list[str], list[str] | None, list[str], str]:
-    """(foreground, background or None, names, description) from a plantllm dataset split or a FASTA."""
+    """(foreground, background or None, names, description) from a plantllm dataset split or a FASTA.
+    With a multi-label column (the motif task's ``labels``) ``label`` is the label's number."""
     from .errors import InputFileError, MissingFileError
 
     rng = np.random.default_rng(seed)
@@ -458,13 +459,16 @@ def read_sequences(*, dataset: str | Path | None = None, split: str = "test", la
         if split not in ds:
             raise PlantLLMError(f"{p}: no split '{split}' (it has {', '.join(ds)})")
         d = ds[split]
-        if "seq" not in d.column_names or "label" not in d.column_names:
-            raise InputFileError("needs the columns 'seq' and 'label' (a promoter or motif dataset)", path=p)
-        y = np.array(d["label"])
-        if y.ndim > 1:
-            raise InputFileError("multi-label datasets: pick the sequences with a FASTA", path=p)
-        fg_i = np.flatnonzero(y == label)
-        bg_i = np.flatnonzero(y != label)
+        if "seq" not in d.column_names or label_column not in d.column_names:
+            raise InputFileError(f"needs the columns 'seq' and '{label_column}' (a promoter or motif dataset)",
+                                 path=p)
+        y = np.array(d[label_column])
+        if y.ndim > 1:  # multi-label (the motif task): sequences positive for label number `label`
+            if not 0 <= label < y.shape[1]:
+                raise InputFileError(f"label {label} is not one of the dataset's {y.shape[1]} labels", path=p)
+            fg_i, bg_i = np.flatnonzero(y[:, label] == 1), np.flatnonzero(y[:, label] == 0)
+        else:
+            fg_i, bg_i = np.flatnonzero(y == label), np.flatnonzero(y != label)
         if not len(fg_i):
             raise InputFileError(f"no sequence with label {label} in split '{split}'", path=p)
         fg_i = np.sort(rng.permutation(fg_i)[:n])

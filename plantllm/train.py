@@ -328,6 +328,8 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
         num_labels = int(max(train_ds[cfg.label_column])) + 1
     elif cfg.task == "multilabel":
         num_labels = len(train_ds[0][cfg.label_column])
+    elif cfg.task == "regression":
+        num_labels = 1
     model_path = Path(cfg.model)
     if model_path.suffix in (".yaml", ".yml"):
         spec = M.load_spec(model_path)

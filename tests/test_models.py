@@ -136,3 +136,14 @@ def test_missing_weights_corrupt_weights_and_vocab_mismatch(tmp_path):
     T.save(big, out2)
     with pytest.raises(InputFileError, match="tokenizer has 4106 tokens but the model embeds only 10"):
         M.load(out2)
+
+
+def test_fine_tuned_head_is_kept_when_loading(tmp_path):
+    """A saved 3-output multi-label classifier loads with its own head under any classification task."""
+    spec = M.load_spec(CONFIGS / "tiny-bert-char.yaml")
+    tok = M.build_tokenizer(spec)
+    M.save(M.create(spec, tok, task="multilabel", num_labels=3), tok, tmp_path / "ml")
+    model, _ = M.load(tmp_path / "ml", task="classification")
+    assert model.config.num_labels == 3 and model.config.problem_type == "multi_label_classification"
+    reg, _ = M.load(tmp_path / "ml", task="regression")  # a new regression head replaces it
+    assert reg.config.num_labels == 1 and reg.config.problem_type == "regression"

@@ -178,3 +178,28 @@ def test_kmer_enrichment_and_bad_inputs(tmp_path):
     (tmp_path / "bad.meme").write_text("not a meme file\n")
     with pytest.raises(Exception, match="MEME"):
         Mo.read_meme(tmp_path / "bad.meme")
+
+
+def test_motif_task_dataset_and_multilabel_model(tmp_path):
+    """The motif task (JASPAR-labelled real promoters, multi-label) feeds discovery: --label-column labels picks
+    the windows positive for one label and explains that output of a multi-label model."""
+    from plantllm import models as M
+    from plantllm.splits import Splitter
+    from plantllm.tasks.motif import MotifParams, build_motif
+
+    asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
+    build_motif(asm, tmp_path / "ds", MotifParams(jaspar=("MA0931.1", "TCP4", "WRKY12"), upstream=99, downstream=20),
+                Splitter(0.2, 0.2, block_size=100_000))
+    spec = M.load_spec(ROOT / "configs/models/tiny-esm-6mer.yaml")
+    tok = M.build_tokenizer(spec)
+    model = M.create(spec, tok, task="multilabel", num_labels=3)
+    M.save(model, tok, tmp_path / "model")
+    rc = main(["motifs", str(tmp_path / "model"), "--dataset", str(tmp_path / "ds"), "--label-column", "labels",
+               "--label", "2", "--n", "12", "--min-seqlets", "2", "--out", str(tmp_path / "m")])
+    assert rc == 0
+    s = json.loads((tmp_path / "m" / "summary.json").read_text())
+    test = hfds.load_from_disk(str(tmp_path / "ds"))["test"]
+    wrky = sum(1 for lab in test["labels"] if lab[2] == 1)
+    assert s["sequences"] == min(12, wrky) and "label 2" in s["description"]
+    assert main(["motifs", str(tmp_path / "model"), "--dataset", str(tmp_path / "ds"), "--label-column", "labels",
+                 "--label", "5", "--out", str(tmp_path / "bad")]) == 2
