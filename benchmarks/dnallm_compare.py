@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     out["machine"] = machine()
     d, pl = out["dnallm"], out["plantllm"]
     md = ("Same character-level BERT classifier (3.4 M parameters, random init), real TAIR10 chr1 promoters "
-          f"(300 bp), CPU, batch 32, warm-up excluded.\n\n| task | plantllm (s) | DNALLM (s) | plantllm speed-up | "
+          "(300 bp), CPU, batch 32, warm-up excluded.\n\n| task | plantllm (s) | DNALLM (s) | plantllm speed-up | "
           "max abs. difference |\n|---|---|---|---|---|\n")
     if d:
         md += (f"| ISM of {n_ism} promoters ({out['mutants']:,} mutants) | {pl['ism_s']:.1f} | {d['ism_s']:.1f} | "
