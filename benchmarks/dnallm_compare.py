@@ -32,10 +32,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write  # noqa: E402
+from _common import PEER, ROOT, char_bert, machine, peer_available, promoters, write  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-PEER = Path(os.environ.get("PLANTLLM_PEER_PYTHON", ROOT / ".bench-venv" / "bin" / "python"))
 
 PEER_SCRIPT = r'''
 import json, sys, time, logging
@@ -71,47 +69,6 @@ json.dump(out, open(sys.argv[4], "w"))
 '''
 
 
-def make_model(tmp: Path, small: bool) -> Path:
-    import yaml
-
-    from plantllm import models as M
-
-    cfg = {"name": "char-bert-classifier", "architecture": "bert", "objective": "mlm", "tokenizer": {"kind": "char"},
-           "max_length": 514,
-           "config": ({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256}
-                      if small else
-                      {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024})}
-    (tmp / "model.yaml").write_text(yaml.safe_dump(cfg))
-    spec = M.load_spec(tmp / "model.yaml")
-    tok = M.build_tokenizer(spec)
-    M.save(M.create(spec, tok, task="classification", num_labels=2, seed=0), tok, tmp / "model")
-    return tmp / "model"
-
-
-def promoters(asm, n: int) -> list[str]:
-    out = []
-    for g in asm.annotation.genes:
-        t = g.canonical
-        if t is None or not t.coding or t.tss < 300:
-            continue
-        s = (asm.genome.fetch(t.chrom, t.tss - 249, t.tss + 51) if t.strand == "+" else
-             asm.genome.fetch(t.chrom, t.tss - 50, t.tss + 250, "-")).upper()
-        if len(s) == 300 and "N" not in s:
-            out.append(s)
-        if len(out) == n:
-            break
-    return out
-
-
-def peer_available() -> str | None:
-    if not PEER.exists():
-        return f"no peer environment at {PEER} (see shared/PEERS.md)"
-    r = subprocess.run([str(PEER), "-c", "import dnallm.inference.mutagenesis"], capture_output=True, text=True)
-    if r.returncode:
-        return f"dnallm does not import in {PEER}: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
-    return None
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--small", action="store_true")
@@ -131,10 +88,10 @@ def main(argv=None) -> int:
     n_ism, n_inf = (2, 200) if small else (a.ism, a.infer)
     seqs = promoters(asm, max(n_ism, n_inf))
     ism_seqs, inf_seqs = seqs[:n_ism], (seqs * (n_inf // len(seqs) + 1))[:n_inf]
-    why_not = peer_available()
+    why_not = peer_available("dnallm.inference.mutagenesis", "dnallm")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = make_model(tmp, small)
+        model = char_bert(tmp, small, "classification")
         # plantllm: ISM of the last logit (DNALLM's "last" strategy) and inference
         ex = A.Explained(model, target=1)
         A.ism(ex, [ism_seqs[0][:40]])  # warm-up

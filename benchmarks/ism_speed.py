@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write  # noqa: E402
+from _common import machine, promoters, write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,18 +107,7 @@ def main(argv=None) -> int:
             asm, n = Assembly(load_card(ROOT / "tests/data/cards/tair10_slice.yaml")), 2
         else:
             cls, mlm, asm, n = Path(a.classifier), Path(a.mlm), Assembly("arabidopsis_thaliana"), a.n
-        # real promoters: -249..+50 around the TSS of the first protein-coding genes without N
-        seqs = []
-        for g in asm.annotation.genes:
-            t = g.canonical
-            if t is None or not t.coding:
-                continue
-            s = asm.genome.fetch(t.chrom, t.tss - 249, t.tss + 51, t.strand) if t.strand == "+" else \
-                asm.genome.fetch(t.chrom, t.tss - 50, t.tss + 250, "-")
-            if len(s) == 300 and "N" not in s.upper():
-                seqs.append(s.upper())
-            if len(seqs) == n:
-                break
+        seqs = promoters(asm, n)  # real promoters, -249..+50 around protein-coding TSSs
         ex = A.Explained(cls)
         A.ism(ex, seqs[:1])  # warm-up
         t = time.perf_counter()

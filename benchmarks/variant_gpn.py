@@ -29,37 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write  # noqa: E402
+from _common import PEER, ROOT, char_bert, machine, peer_available, write  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-PEER = Path(os.environ.get("PLANTLLM_PEER_PYTHON", ROOT / ".bench-venv" / "bin" / "python"))
-
-
-def make_model(tmp: Path, small: bool) -> Path:
-    """A character-level BERT MLM both tools can read (one token per base, [CLS] ... [SEP])."""
-    import yaml
-
-    from plantllm import models as M
-
-    cfg = {"name": "char-bert", "architecture": "bert", "objective": "mlm", "tokenizer": {"kind": "char"},
-           "max_length": 514,
-           "config": ({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256}
-                      if small else
-                      {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024})}
-    (tmp / "model.yaml").write_text(yaml.safe_dump(cfg))
-    spec = M.load_spec(tmp / "model.yaml")
-    tok = M.build_tokenizer(spec)
-    M.save(M.create(spec, tok, task="mlm", seed=0), tok, tmp / "model")
-    return tmp / "model"
-
-
-def peer_available() -> str | None:
-    if not PEER.exists():
-        return f"no peer environment at {PEER} (see shared/PEERS.md)"
-    r = subprocess.run([str(PEER), "-c", "import gpn.ss.run_vep"], capture_output=True, text=True)
-    if r.returncode:
-        return f"gpn does not import in {PEER}: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}"
-    return None
 
 
 def main(argv=None) -> int:
@@ -76,10 +47,10 @@ def main(argv=None) -> int:
     card = str(ROOT / "tests/data/cards/tair10_slice.yaml") if a.small else "arabidopsis_thaliana"
     asm = Assembly(load_card(card) if card.endswith(".yaml") else card)
     n_pos = 50 if a.small else a.positions
-    why_not = peer_available()
+    why_not = peer_available("gpn.ss.run_vep", "gpn")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = make_model(tmp, a.small)
+        model = char_bert(tmp, a.small, "mlm")
         # real SNVs: every possible SNV at positions spread over genes' first coding exons
         regions = []
         for g in asm.annotation.genes:
