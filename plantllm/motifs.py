@@ -520,29 +520,28 @@ def discover(model_dir: str | Path, seqs: list[str], out: str | Path, *, backgro
     shuffled = dinucleotide_shuffle(X, n=1, random_state=seed, allow_N=True)[:, 0]
     ctrl_seqs = A.decode(shuffled)
 
-    def attribute(batch: list[str], label: str) -> np.ndarray:
+    def attribute(batch: list[str], onehot, label: str) -> np.ndarray:
         if method == "ism":
             _, delta = A.ism(explained, batch, label=label)
-            return A.attribution(delta, A.one_hot(batch).numpy())
+            return A.attribution(delta, onehot.numpy())
         with con.status(f"{label} (integrated gradients)"):
             return A.integrated_gradients(explained, batch)
 
-    attr = attribute(seqs, "attributions of the sequences")
-    attr_ctrl = attribute(ctrl_seqs, "attributions of shuffled controls")
+    attr = attribute(seqs, X, "attributions of the sequences")
+    attr_ctrl = attribute(ctrl_seqs, shuffled, "attributions of shuffled controls")
     t_attr = time.time() - t0
     with con.status("calling seqlets (tangermeme)"):
         sl, est_fdr, how = call_seqlets(attr, attr_ctrl, fdr=fdr)
     Xn = X.numpy()
     with con.status(f"clustering {len(sl)} seqlets (TOMTOM, memelite)"):
         motifs = cluster_seqlets(Xn, attr, sl, min_size=min_size)
-    db, release = jaspar_plantae()
-    with con.status(f"matching {len(motifs)} motifs to JASPAR {release} Plantae"):
-        match_jaspar(motifs, db)
     bg = background if background else ctrl_seqs
     with con.status("k-mer enrichment baseline"):
         enr = kmer_enrichment(seqs, bg, k=6)
         kmers = kmer_motifs(enr)
-        match_jaspar(kmers, db)
+    db, release = jaspar_plantae()
+    with con.status(f"matching {len(motifs)} motifs and {len(kmers)} k-mers to JASPAR {release} Plantae"):
+        match_jaspar(motifs + kmers, db)  # one TOMTOM run: its null depends on the targets only
 
     # outputs
     with atomic_write(out / "attributions.npz", "wb") as fh:  # a file object: np.savez would add ".npz"
