@@ -33,7 +33,7 @@ def char_bert(tmp: Path, small: bool, task: str) -> Path:
     random init (speed and agreement do not depend on the weights): tiny, or 3.4 M parameters."""
     import yaml
 
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     cfg = {"name": f"char-bert-{task}", "architecture": "bert", "objective": "mlm", "tokenizer": {"kind": "char"},
            "max_length": 514,

@@ -35,8 +35,8 @@ def _time(fn, repeat=1):
 def run(gff: Path, card_name: str, repeat: int) -> dict:
     import gffutils
 
-    from plantllm.annotation import Annotation
-    from plantllm.species import get_card, load_card
+    from plantllm.species.annotation import Annotation
+    from plantllm.species.card import get_card, load_card
 
     card = load_card(card_name) if card_name.endswith(".yaml") else get_card(card_name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         res = run(here / "tests/data/tair10_chr1_1-1500000.gff3.gz", str(here / "tests/data/cards/tair10_slice.yaml"), 1)
         print(res)
         return 0
-    from plantllm.species import get_card
+    from plantllm.species.card import get_card
 
     res = run(get_card("arabidopsis_thaliana").gff, "arabidopsis_thaliana", a.repeat)
     res["machine"] = machine()

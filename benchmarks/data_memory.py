@@ -24,10 +24,10 @@ from _common import machine, write  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
-from plantllm.assembly import Assembly
-from plantllm.species import load_card
-from plantllm.splits import Splitter
-from plantllm.windows import WindowParams, build_pretrain
+from plantllm.species.assembly import Assembly
+from plantllm.species.card import load_card
+from plantllm.data.splits import Splitter
+from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 t = time.perf_counter()
 m = build_pretrain(Assembly(load_card(sys.argv[1])), sys.argv[2], WindowParams(512, 512), Splitter(block_size=1_000_000))
 print(json.dumps({"seconds": time.perf_counter() - t, "windows": sum(m["split_sizes"].values()),
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     if a.small:
         src, length = root / "tests/data/tair10_chr1_1-1500000.fa.gz", 1_500_000
     else:
-        from plantllm.species import get_card
+        from plantllm.species.card import get_card
 
         src, length = get_card("arabidopsis_thaliana").fasta, 30_427_671
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@ format (random init: speed and agreement do not depend on the weights); both too
 the folder. The sequences are real TAIR10 chr1 promoters (-249..+50 around protein-coding TSSs).
 
 * ISM: DNALLM's ``Mutagenesis.mutate_sequence`` + ``evaluate(strategy="last")`` vs
-  ``plantllm.attribution.ism``. DNALLM reports log2(sigmoid(mutant logit) / sigmoid(reference logit))
+  ``plantllm.apps.attribution.ism``. DNALLM reports log2(sigmoid(mutant logit) / sigmoid(reference logit))
   of the last logit; plantllm's deltas of the same logit give that number exactly, so the two are
   compared value for value.
 * Inference: DNALLM's ``DNAInference`` (dataset + batch_infer) vs plantllm's ``ModelScorer``
@@ -78,10 +78,10 @@ def main(argv=None) -> int:
     os.environ["PLANTLLM_QUIET"] = "1"
     import torch
 
-    from plantllm import attribution as A
-    from plantllm.assembly import Assembly
-    from plantllm.promoter import ModelScorer
-    from plantllm.species import load_card
+    from plantllm.apps import attribution as A
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.promoter_scan import ModelScorer
+    from plantllm.species.card import load_card
 
     small = a.small
     asm = Assembly(load_card(ROOT / "tests/data/cards/tair10_slice.yaml")) if small else Assembly("arabidopsis_thaliana")

@@ -2,11 +2,11 @@
 
 Two models, each measured side by side in one run on the same real TAIR10 sequences:
 
-* a fine-tuned classifier (the promoter model): ``plantllm.attribution.ism`` (tangermeme's
+* a fine-tuned classifier (the promoter model): ``plantllm.apps.attribution.ism`` (tangermeme's
   saturation_mutagenesis, all 3 x L mutants batched, vectorized tokenization) vs the naive loop
   a script would write: for every position and alternative base, tokenize the mutant with the
   Hugging Face tokenizer and run one forward;
-* a masked LM (the pretrained model): ``plantllm.attribution.masked_ism`` (one masked pass per
+* a masked LM (the pretrained model): ``plantllm.apps.attribution.masked_ism`` (one masked pass per
   token gives every alternative inside it) vs the naive per-SNV masked scoring (one masked pass
   per alternative, as a per-variant LLR loop does).
 
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def tiny_models(tmp: Path) -> tuple[Path, Path]:
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     spec = M.load_spec(ROOT / "configs/models/tiny-esm-6mer.yaml")
     tok = M.build_tokenizer(spec)
@@ -46,10 +46,10 @@ def tiny_models(tmp: Path) -> tuple[Path, Path]:
 
 
 def naive_ism(ex, seq: str) -> np.ndarray:
-    from plantllm import tokenization
+    from plantllm.models import tokenizers as tokenization
 
     tok, model = ex.tok, ex.model
-    from plantllm.attribution import target_of
+    from plantllm.apps.attribution import target_of
 
     def one(s):
         enc = tok([tokenization.prepare(tok, s)], return_tensors="pt")
@@ -96,10 +96,10 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=8, help="promoter sequences (300 bp)")
     a = ap.parse_args(argv)
     os.environ["PLANTLLM_QUIET"] = "1"
-    from plantllm import attribution as A
-    from plantllm import models as M
-    from plantllm.assembly import Assembly
-    from plantllm.species import load_card
+    from plantllm.apps import attribution as A
+    from plantllm.models import checkpoint as M
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
 
     with tempfile.TemporaryDirectory() as tmp:
         if a.small:

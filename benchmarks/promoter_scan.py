@@ -1,7 +1,7 @@
 """Promoter scan: plantllm's whole pipeline vs the bare model forward on the same windows.
 
 The same fine-tuned model scores the same windows (both strands) twice: through
-``plantllm.promoter.scan`` (genome reads, N filter, reverse complements, tokenization,
+``plantllm.apps.promoter_scan.scan`` (genome reads, N filter, reverse complements, tokenization,
 batching, result bookkeeping) and through a bare ``torch.inference_mode`` loop over
 pre-tokenized batches of identical shape. The difference is plantllm's own overhead
 (goal: under 10%).
@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def tiny_model(tmp: Path) -> tuple[Path, str]:
-    from plantllm.assembly import Assembly
-    from plantllm.species import load_card
-    from plantllm.splits import Splitter
-    from plantllm.tasks.promoter import PromoterParams, build_promoter
-    from plantllm.train import TrainConfig, run
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+    from plantllm.data.splits import Splitter
+    from plantllm.data.tasks.promoter import PromoterParams, build_promoter
+    from plantllm.training.trainer import TrainConfig, run
 
     card = str(ROOT / "tests/data/cards/tair10_slice.yaml")
     build_promoter(Assembly(load_card(card)), tmp / "ds", PromoterParams(), Splitter(block_size=100_000))
@@ -51,10 +51,10 @@ def main(argv=None) -> int:
     ap.add_argument("--stride", type=int, default=10)
     a = ap.parse_args(argv)
     os.environ["PLANTLLM_QUIET"] = "1"
-    from plantllm.assembly import Assembly
-    from plantllm.promoter import ModelScorer, ScanParams, iter_windows, parse_region, scan, window_params_of
-    from plantllm.sequence import reverse_complement
-    from plantllm.species import load_card
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.promoter_scan import ModelScorer, ScanParams, iter_windows, parse_region, scan, window_params_of
+    from plantllm.core.sequence import reverse_complement
+    from plantllm.species.card import load_card
 
     with tempfile.TemporaryDirectory() as tmp:
         if a.small:

@@ -43,9 +43,9 @@ def promoter_table(ev: dict) -> str:
 def small() -> int:
     from promoter_scan import tiny_model
 
-    from plantllm.assembly import Assembly
-    from plantllm.promoter import ScanParams, predict_promoters
-    from plantllm.species import load_card
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.promoter_scan import ScanParams, predict_promoters
+    from plantllm.species.card import load_card
 
     with tempfile.TemporaryDirectory() as tmp:
         model, card = tiny_model(Path(tmp))

@@ -45,7 +45,7 @@ def one(tmp: Path, data: Path, deepspeed: str | None, steps: int, length: int) -
            "max_eval_samples": 32, "seed": 0}
     p = tmp / f"{name}.yaml"
     p.write_text(yaml.safe_dump(cfg))
-    r = subprocess.run([sys.executable, "-m", "plantllm.launch", "--config", str(p), "--no-resume"], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "plantllm.training.launch", "--config", str(p), "--no-resume"], capture_output=True,
                        text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
     if r.returncode:
         raise SystemExit(r.stdout[-2000:] + r.stderr[-2000:])

@@ -40,9 +40,9 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=int, default=128)
     a = ap.parse_args(argv)
     os.environ["PLANTLLM_QUIET"] = "1"
-    from plantllm.assembly import Assembly
-    from plantllm.species import load_card
-    from plantllm.variants import write_saturation_vcf
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+    from plantllm.apps.variant_scoring import write_saturation_vcf
 
     card = str(ROOT / "tests/data/cards/tair10_slice.yaml") if a.small else "arabidopsis_thaliana"
     asm = Assembly(load_card(card) if card.endswith(".yaml") else card)
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         core = json.loads((tmp / "ours" / "summary.json").read_text())["seconds"]
         out = {"snvs": n, "window": a.window, "model_parameters": None, "plantllm_s": t_ours,
                "plantllm_scoring_loop_s": core, "gpn": None}
-        from plantllm import models as M
+        from plantllm.models import checkpoint as M
 
         m, _ = M.load(model, task="mlm")
         out["model_parameters"] = sum(p.numel() for p in m.parameters())

@@ -17,9 +17,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from . import __version__
-from . import console as con
-from .errors import PlantLLMError, did_you_mean
+from plantllm import __version__
+from plantllm.core import console as con
+from plantllm.core.errors import PlantLLMError, did_you_mean
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plant DNA language models: species -> datasets -> model -> training -> applications.")
@@ -53,7 +53,7 @@ RepSrcOpt = typer.Option(None, "--repeat-source", help="soft_mask, rmsk_out, rms
 @species_app.command("list")
 def species_list() -> None:
     """List the species cards plantllm knows (shipped, ./species, $PLANTLLM_SPECIES_PATH)."""
-    from .species import available, load_card
+    from plantllm.species.card import available, load_card
 
     t = Table("name", "species", "assembly", "ploidy", "chromosomes", "card")
     for name, path in available().items():
@@ -71,7 +71,7 @@ def species_show(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the summary as JSON."),
 ) -> None:
     """Summarize an assembly: sequences, N / soft-masked / GC, genes, repeats, subgenomes."""
-    from .assembly import Assembly, summarize
+    from plantllm.species.assembly import Assembly, summarize
 
     asm = Assembly(name, fasta=fasta, gff=gff, repeats=repeats, repeat_source=repeat_source)
     with con.status(f"reading {asm.card.name} ({asm.card.assembly})"):
@@ -96,7 +96,7 @@ def species_show(
         con.out.print(f"homeolog groups: {s.homeolog_groups['groups']:,} covering {s.homeolog_groups['genes']:,} genes "
                       f"({c.homeologs})")
     if json_out:
-        from .io import atomic_write
+        from plantllm.core.io import atomic_write
 
         with atomic_write(json_out) as fh:
             json.dump({"species": c.name, "assembly": c.assembly, "sequences": [q.__dict__ for q in s.sequences],
@@ -112,7 +112,7 @@ def species_validate(
     repeat_source: Optional[str] = RepSrcOpt,
 ) -> None:
     """Check a card and its files: keys, aliases, chromosome names and lengths, GFF, repeats."""
-    from .assembly import Assembly, validate
+    from plantllm.species.assembly import Assembly, validate
 
     asm = Assembly(card, fasta=fasta, gff=gff, repeats=repeats, repeat_source=repeat_source)
     with con.status(f"validating {asm.card.name}"):
@@ -138,7 +138,7 @@ def species_init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing card."),
 ) -> None:
     """Write a new card from a lab's FASTA (and GFF, repeats): names and lengths filled in."""
-    from .assembly import init_card
+    from plantllm.species.assembly import init_card
 
     dest = out or Path("species") / f"{name}.yaml"
     if dest.exists() and not force:
@@ -158,7 +158,7 @@ app.add_typer(data_app, name="data")
 def _splitter(val_fraction: float, test_fraction: float, block_size: int, val_chroms: str, test_chroms: str,
               seed: int, asm, homeologs: Optional[Path] = None):
     """Block/chromosome splitter; homeolog-group aware when the card or --homeologs gives groups."""
-    from .splits import Splitter
+    from plantllm.data.splits import Splitter
 
     def names(s: str) -> tuple[str, ...]:
         return tuple(asm.card.canonical(x.strip()) for x in s.split(",") if x.strip())
@@ -168,7 +168,7 @@ def _splitter(val_fraction: float, test_fraction: float, block_size: int, val_ch
         asm.card.homeologs = homeologs
     if asm.card.homeologs is None:
         return base
-    from .polyploid import GroupSplitter
+    from plantllm.species.polyploid import GroupSplitter
 
     gs = GroupSplitter(base, asm, asm.homeologs)
     naive = gs.naive_leakage
@@ -218,8 +218,8 @@ def data_pretrain(
     homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Pretraining windows over nuclear chromosomes (or regions), with repeat masks and weights."""
-    from .assembly import Assembly
-    from .windows import WindowParams, build_pretrain
+    from plantllm.species.assembly import Assembly
+    from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
     asm = Assembly(species, fasta=fasta, gff=gff)
     params = WindowParams(length, stride, max_n, regions, flank, rc, balance, _subgenome_weights(weights),
@@ -245,8 +245,8 @@ def data_promoter(
     homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Promoter task: TSS-centred windows (default -249..+50) vs. balanced negatives."""
-    from .assembly import Assembly
-    from .tasks.promoter import PromoterParams, build_promoter
+    from plantllm.species.assembly import Assembly
+    from plantllm.data.tasks.promoter import PromoterParams, build_promoter
 
     asm = Assembly(species, fasta=fasta, gff=gff)
     params = PromoterParams(upstream, downstream, negatives, exclusion, not all_genes,
@@ -269,8 +269,8 @@ def data_motif(
     homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Motif task: peak windows vs. GC-matched background, or promoters labelled by JASPAR scans."""
-    from .assembly import Assembly
-    from .tasks.motif import MotifParams, build_motif
+    from plantllm.species.assembly import Assembly
+    from plantllm.data.tasks.motif import MotifParams, build_motif
 
     asm = Assembly(species, fasta=fasta, gff=gff)
     pk = {}
@@ -299,8 +299,8 @@ def data_variants(
     homeologs: Optional[Path] = HomeoOpt,
 ) -> None:
     """Variant task: REF/ALT windows, REF checked, region class, gene, dosage."""
-    from .assembly import Assembly
-    from .tasks.variants import VariantParams, build_variants
+    from plantllm.species.assembly import Assembly
+    from plantllm.data.tasks.variants import VariantParams, build_variants
 
     asm = Assembly(species, fasta=fasta, gff=gff)
     params = VariantParams(window, max_indel, str(labels) if labels else None, label_info)
@@ -317,7 +317,7 @@ def species_combine(
     ploidy: Optional[int] = typer.Option(None, "--ploidy", help="Default: the sum of the parts' ploidies."),
 ) -> None:
     """Join assemblies into one polyploid reference, one subgenome each (A. suecica-style)."""
-    from .polyploid import combine
+    from plantllm.species.polyploid import combine
 
     parts = {}
     for item in part:
@@ -341,8 +341,8 @@ def species_homeologs(
     fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
 ) -> None:
     """Find homeolog groups (best reciprocal protein hits between subgenomes) and write them as a table."""
-    from .assembly import Assembly
-    from .polyploid import find_homeologs, write_groups
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.polyploid import find_homeologs, write_groups
 
     asm = Assembly(card, fasta=fasta, gff=gff)
     if not asm.card.subgenomes and not families:
@@ -377,7 +377,7 @@ def _corpus_sequences(corpus: Optional[Path], species: Optional[str], limit_bp: 
         return
     if species is None:
         raise PlantLLMError("BPE needs a corpus: pass --corpus DATASET (train split is used) or --species")
-    from .assembly import Assembly
+    from plantllm.species.assembly import Assembly
 
     asm = Assembly(species)
     total = 0
@@ -403,7 +403,7 @@ def tokenizer_train(
     limit_mb: float = typer.Option(50.0, "--limit-mb", help="BPE training text cap (Mb)."),
 ) -> None:
     """Build a tokenizer; BPE is trained on a species corpus."""
-    from . import tokenization as T
+    from plantllm.models import tokenizers as T
 
     kw = {"objective": objective, "max_length": max_length, "case": case}
     if kind in ("kmer", "kmer_overlap"):
@@ -420,7 +420,7 @@ def tokenizer_train(
 def tokenizer_encode(path: Path = typer.Argument(..., help="Tokenizer or model folder."),
                      seq: str = typer.Argument(..., help="A DNA sequence.")) -> None:
     """Show how a tokenizer cuts a sequence."""
-    from . import tokenization as T
+    from plantllm.models import tokenizers as T
 
     tok = T.load(path)
     ids = tok(T.prepare(tok, seq))["input_ids"]
@@ -436,7 +436,7 @@ def model_create(
     seed: int = SeedOpt,
 ) -> None:
     """A freshly initialised model and its tokenizer, saved in the Hugging Face format."""
-    from . import models as M
+    from plantllm.models import checkpoint as M
 
     spec = M.load_spec(config)
     seqs = _corpus_sequences(corpus, species, 50_000_000) if spec.tokenizer.get("kind") == "bpe" else None
@@ -455,7 +455,7 @@ def model_inspect(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pytorch_model.bin (pickle)."),
 ) -> None:
     """Check that a checkpoint loads safely here and describe it."""
-    from . import models as M
+    from plantllm.models import checkpoint as M
 
     model, tok = M.load(path, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     n = sum(p.numel() for p in model.parameters())
@@ -473,7 +473,7 @@ def _train(config: Path, task_default: str | None, dataset, model, output_dir, m
     import shutil
     import subprocess
 
-    from .launch import main as launch_main
+    from plantllm.training.launch import main as launch_main
 
     args = ["--config", str(config)]
     for flag, val in (("--dataset", dataset), ("--model", model), ("--output-dir", output_dir),
@@ -483,7 +483,7 @@ def _train(config: Path, task_default: str | None, dataset, model, output_dir, m
     if no_resume:
         args.append("--no-resume")
     if task_default:
-        from .train import TrainConfig
+        from plantllm.training.trainer import TrainConfig
 
         cfg = TrainConfig.load(config, dataset=str(dataset) if dataset else None, model=str(model) if model else None)
         if (cfg.task in ("mlm", "clm")) != (task_default == "lm"):
@@ -492,7 +492,7 @@ def _train(config: Path, task_default: str | None, dataset, model, output_dir, m
     if nproc > 1 or hostfile:
         exe = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
         cmd = [exe] + (["--hostfile", str(hostfile)] if hostfile else []) + ["--num_gpus", str(nproc), "--module",
-                                                                             "plantllm.launch"] + args
+                                                                             "plantllm.training.launch"] + args
         con.info("running: " + " ".join(cmd))
         rc = subprocess.call(cmd)
         if rc != 0:
@@ -556,8 +556,8 @@ def predict_promoters_cmd(
                                                                       "TSS recovery, baselines."),
 ) -> None:
     """Genome-wide promoter prediction on both strands, with evaluation against the annotation."""
-    from .assembly import Assembly
-    from .promoter import (ModelScorer, ScanParams, held_out_regions, parse_region, predict_promoters,
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.promoter_scan import (ModelScorer, ScanParams, held_out_regions, parse_region, predict_promoters,
                            read_bed_regions, score_fasta, window_params_of)
 
     if candidates is not None:
@@ -609,9 +609,9 @@ def variants_score(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow checkpoints that ship code."),
 ) -> None:
     """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority."""
-    from .assembly import Assembly
-    from .promoter import parse_region, read_bed_regions
-    from .variants import run_scoring
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.promoter_scan import parse_region, read_bed_regions
+    from plantllm.apps.variant_scoring import run_scoring
 
     asm = Assembly(species, fasta=fasta, gff=gff)
     regions = [parse_region(r, asm) for r in region]
@@ -624,7 +624,7 @@ def variants_score(
         if missing:
             raise PlantLLMError(f"genes not in the annotation: {', '.join(sorted(missing))}")
         regions += [(g.chrom, max(0, g.start - 2000), g.end + 2000) for g in found]
-    from .tasks.variants import read_labels
+    from plantllm.data.tasks.variants import read_labels
 
     s = run_scoring(asm, vcf, list(model), out, method=list(method), window=window, batch_size=batch_size,
                     regions=regions or None, labels=read_labels(labels) if labels else None,
@@ -652,9 +652,9 @@ def variants_saturate(
     fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
 ) -> None:
     """Write every possible SNV of regions or genes as a VCF (in-silico saturation mutagenesis)."""
-    from .assembly import Assembly
-    from .promoter import parse_region
-    from .variants import write_saturation_vcf
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.promoter_scan import parse_region
+    from plantllm.apps.variant_scoring import write_saturation_vcf
 
     asm = Assembly(species, fasta=fasta, gff=gff)
     regions = [parse_region(r, asm) for r in region]
@@ -690,7 +690,7 @@ def motifs_cmd(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
 ) -> None:
     """Motif discovery: attributions -> seqlets -> motifs -> JASPAR Plantae names, beside a k-mer baseline."""
-    from .motifs import discover, read_sequences
+    from plantllm.apps.motif_discovery import discover, read_sequences
 
     fg, bg, names, desc = read_sequences(dataset=dataset, split=split, label=label, label_column=label_column,
                                          fasta=fasta, n=n)
@@ -716,8 +716,8 @@ def mutagenesis_cmd(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
 ) -> None:
     """In-silico saturation mutagenesis of one sequence or region: every SNV's effect, as TSV and plot."""
-    from .attribution import run_mutagenesis
-    from .sequence import invalid_positions, reverse_complement
+    from plantllm.apps.attribution import run_mutagenesis
+    from plantllm.core.sequence import invalid_positions, reverse_complement
 
     chrom, start = None, 0
     if sequence is not None:
@@ -727,8 +727,8 @@ def mutagenesis_cmd(
             raise PlantLLMError(f"--sequence: '{seq[int(bad[0])]}' at position {int(bad[0]) + 1} is not a "
                                 "nucleotide code")
     elif species and region:
-        from .assembly import Assembly
-        from .promoter import parse_region
+        from plantllm.species.assembly import Assembly
+        from plantllm.apps.promoter_scan import parse_region
 
         if strand not in ("+", "-"):
             raise PlantLLMError("--strand must be + or -")
@@ -799,7 +799,7 @@ def demo_cmd(
     quick: bool = typer.Option(False, "--quick", help="A few-minute version."),
 ) -> None:
     """Run the end-to-end demo on the built-in real Arabidopsis TAIR10 chr1."""
-    from .demo import run_demo
+    from plantllm.demo import run_demo
 
     report = run_demo(out, quick=quick)
     con.info(f"[green]demo finished[/]: open {report}")

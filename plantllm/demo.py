@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from . import console as con
-from .annotation import REGION_CLASSES
-from .assembly import Assembly, summarize, validate
-from .errors import PlantLLMError
-from .io import atomic_write, fingerprint
+from plantllm import __version__
+from plantllm.core import console as con
+from plantllm.species.annotation import REGION_CLASSES
+from plantllm.species.assembly import Assembly, summarize, validate
+from plantllm.core.errors import PlantLLMError
+from plantllm.core.io import atomic_write, fingerprint
 
 DEMO_SPECIES = "arabidopsis_thaliana"
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -33,7 +33,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 def landscape(asm: Assembly, chrom: str, bin_size: int = 100_000) -> dict:
     """Per-bin gene count, TSS count, repeat fraction and GC along one chromosome,
     and bp per region class over the whole chromosome."""
-    from . import sequence as sq
+    from plantllm.core import sequence as sq
 
     n = asm.genome.length(chrom)
     edges = np.arange(0, n + bin_size, bin_size)
@@ -124,9 +124,9 @@ def demo_plan(quick: bool, gpu: bool | None = None) -> tuple[str, dict]:
 
 def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIES) -> Path:
     """Run the demo into ``out``; returns the path of the HTML report."""
-    from .splits import Splitter
-    from .tasks.promoter import PromoterParams, build_promoter
-    from .windows import WindowParams, build_pretrain
+    from plantllm.data.splits import Splitter
+    from plantllm.data.tasks.promoter import PromoterParams, build_promoter
+    from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,7 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
                     inputs, corpus_stage)
 
     def promoter_stage(folder: Path) -> dict:
-        from .tasks.motif import MotifParams, build_motif
+        from plantllm.data.tasks.motif import MotifParams, build_motif
 
         m = build_promoter(asm, folder / "dataset", PromoterParams(), splitter, force=True)
         # and the motif task: promoters labelled by JASPAR Plantae ABRE (ABI5), TCP and W-box (WRKY) matrices
@@ -192,8 +192,8 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
                       inputs, promoter_stage)
 
     def pretrain_stage(folder: Path) -> dict:
-        from .launch import single_process_env
-        from .train import TrainConfig, run
+        from plantllm.training.launch import single_process_env
+        from plantllm.training.trainer import TrainConfig, run
 
         single_process_env()
         # AgroNT's shape (ESM, rotary, non-overlapping 6-mers), tiny: 512 bp are ~88 tokens, fast on CPUs
@@ -217,9 +217,9 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
     def finetune_stage(folder: Path) -> dict:
         import datasets as hfds
 
-        from .baselines import kmer_logistic
-        from .launch import single_process_env
-        from .train import TrainConfig, classification_metrics, run
+        from plantllm.models.baselines import kmer_logistic
+        from plantllm.training.launch import single_process_env
+        from plantllm.training.trainer import TrainConfig, classification_metrics, run
 
         single_process_env()
         cfg = TrainConfig(task="classification", model=pre["model"], dataset=str(out / "4_promoter_data" / "dataset"),
@@ -240,7 +240,7 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
                                          "same split", inputs, finetune_stage)
 
     def scan_stage(folder: Path) -> dict:
-        from .promoter import ScanParams, held_out_regions, predict_promoters
+        from plantllm.apps.promoter_scan import ScanParams, held_out_regions, predict_promoters
 
         regions = held_out_regions(asm, out / "4_promoter_data" / "dataset")
         if plan["scan_bp"]:
@@ -254,7 +254,7 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
                                               "strands, against the annotation and baselines", inputs, scan_stage)
 
     def motif_stage(folder: Path) -> dict:
-        from .motifs import discover, read_sequences
+        from plantllm.apps.motif_discovery import discover, read_sequences
 
         # What did the promoter model learn? Held-out test promoters, against the test split's negatives.
         fg, bg, names, desc = read_sequences(dataset=out / "4_promoter_data" / "dataset", split="test", label=1,
@@ -268,8 +268,8 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
                                      "Plantae) beside 6-mer enrichment", inputs, motif_stage)
 
     def variant_stage(folder: Path) -> dict:
-        from .promoter import held_out_regions
-        from .variants import run_scoring, write_saturation_vcf
+        from plantllm.apps.promoter_scan import held_out_regions
+        from plantllm.apps.variant_scoring import run_scoring, write_saturation_vcf
 
         # Real variant set: every possible SNV in the first two coding exons and the 300 bp promoter of
         # protein-coding genes in the held-out test blocks (the model never trained on them).
@@ -285,7 +285,7 @@ def run_demo(out: str | Path, *, quick: bool = False, species: str = DEMO_SPECIE
             regions.append((t.chrom, max(0, t.tss - 300), t.tss) if t.strand != "-" else (t.chrom, t.tss + 1, t.tss + 301))
         vcf = write_saturation_vcf(asm, regions, folder / "saturation.vcf")
         # the variant task dataset (REF/ALT windows, REF checked, region class, gene) from the same VCF
-        from .tasks.variants import VariantParams, build_variants
+        from plantllm.data.tasks.variants import VariantParams, build_variants
 
         build_variants(asm, vcf, folder / "dataset", VariantParams(window=128), splitter, force=True)
         s = run_scoring(asm, vcf, pre["model"], folder, method="llr", window=128)

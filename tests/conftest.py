@@ -29,7 +29,7 @@ def data() -> Path:
 
 @pytest.fixture
 def tair_card():
-    from plantllm.species import load_card
+    from plantllm.species.card import load_card
 
     return load_card(CARDS / "tair10_slice.yaml")
 

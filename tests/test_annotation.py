@@ -10,11 +10,11 @@ import pytest
 
 from conftest import DATA, card_yaml
 from gff_styles import write_style
-from plantllm.annotation import Annotation
-from plantllm.errors import ChromosomeError, InputFileError
-from plantllm.genome import Genome
-from plantllm.sequence import reverse_complement
-from plantllm.species import load_card
+from plantllm.species.annotation import Annotation
+from plantllm.core.errors import ChromosomeError, InputFileError
+from plantllm.species.genome import Genome
+from plantllm.core.sequence import reverse_complement
+from plantllm.species.card import load_card
 
 GFF = DATA / "tair10_chr1_1-1500000.gff3.gz"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import yaml
 
 from conftest import DATA, card_yaml
-from plantllm.assembly import Assembly, init_card, summarize, validate
-from plantllm.species import get_card, load_card
+from plantllm.species.assembly import Assembly, init_card, summarize, validate
+from plantllm.species.card import get_card, load_card
 
 
 def test_validate_tair_slice():

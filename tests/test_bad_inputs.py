@@ -27,7 +27,7 @@ CARD = CARDS / "tair10_slice.yaml"
 
 @pytest.fixture(scope="module")
 def mlm(tmp_path_factory):
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     spec = M.load_spec(ROOT / "configs/models/tiny-bert-char.yaml")
     tok = M.build_tokenizer(spec)
@@ -313,7 +313,7 @@ def test_model_dir_missing_tokenizer(tmp_path, mlm, capsys):
 
 
 def test_tokenizer_does_not_fit_the_model(tmp_path, mlm, capsys):
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     d = tmp_path / "m"
     shutil.copytree(mlm, d)

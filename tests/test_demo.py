@@ -11,7 +11,7 @@ import sys
 import datasets
 import pytest
 
-from plantllm.assembly import Assembly, validate
+from plantllm.species.assembly import Assembly, validate
 
 pytestmark = pytest.mark.slow
 
@@ -72,9 +72,9 @@ def test_demo_runs_and_reuses_stages(tmp_path):
 
 def test_full_suecica_like_reference(tmp_path):
     """Real check: A. thaliana chr1 (T) + A. arenosa chr1-2 (A), real homeologs, no leak across splits."""
-    from plantllm.polyploid import GroupSplitter, combine, find_homeologs, leakage
-    from plantllm.species import load_card
-    from plantllm.splits import Splitter
+    from plantllm.species.polyploid import GroupSplitter, combine, find_homeologs, leakage
+    from plantllm.species.card import load_card
+    from plantllm.data.splits import Splitter
 
     card = combine("suecica_like", {"T": "arabidopsis_thaliana", "A": "arabidopsis_arenosa"}, tmp_path)
     asm = Assembly(load_card(card))

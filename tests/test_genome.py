@@ -9,10 +9,10 @@ import time
 import pytest
 
 from conftest import DATA, gunzip_to
-from plantllm.errors import ChromosomeError, InputFileError, SequenceError
-from plantllm.genome import Genome
-from plantllm.sequence import gc_content, reverse_complement
-from plantllm.species import get_card, parse_card
+from plantllm.core.errors import ChromosomeError, InputFileError, SequenceError
+from plantllm.species.genome import Genome
+from plantllm.core.sequence import gc_content, reverse_complement
+from plantllm.species.card import get_card, parse_card
 
 SLICE = DATA / "tair10_chr1_1-1500000.fa.gz"
 

@@ -53,10 +53,10 @@ def test_dataset_build_killed_leaves_nothing_and_reruns(tmp_path):
 
 
 def test_variant_scoring_killed_writes_no_outputs(tmp_path):
-    from plantllm import models as M
-    from plantllm.assembly import Assembly
-    from plantllm.species import load_card
-    from plantllm.variants import write_saturation_vcf
+    from plantllm.models import checkpoint as M
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+    from plantllm.apps.variant_scoring import write_saturation_vcf
 
     spec = M.load_spec(ROOT / "configs/models/tiny-bert-char.yaml")
     tok = M.build_tokenizer(spec)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from plantllm import models as M
-from plantllm.errors import CardError, InputFileError, MissingFileError, PlantLLMError
+from plantllm.models import checkpoint as M
+from plantllm.core.errors import CardError, InputFileError, MissingFileError, PlantLLMError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "models"
 SEQS = ["ACGTACGTTTGACCAGGGCCCAAATTTGCGATCGATTACGGATC" * 6, "GGGCCCAAATTTACGATCGATTACGTTAACCGGTTAACG" * 5]
@@ -128,7 +128,7 @@ def test_missing_weights_corrupt_weights_and_vocab_mismatch(tmp_path):
     with pytest.raises(MissingFileError, match="no model weights"):
         M.load(out)
     out2 = _saved(tmp_path / "b")
-    from plantllm import tokenization as T
+    from plantllm.models import tokenizers as T
     shutil.rmtree(out2 / "tok", ignore_errors=True)
     big = T.kmer_tokenizer(6)
     for f in out2.glob("tokenizer*"):

@@ -17,19 +17,19 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from plantllm import attribution as A
-from plantllm import motifs as Mo
-from plantllm.assembly import Assembly
+from plantllm.apps import attribution as A
+from plantllm.apps import motif_discovery as Mo
+from plantllm.species.assembly import Assembly
 from plantllm.cli import main
-from plantllm.species import load_card
-from plantllm.train import TrainConfig, run
+from plantllm.species.card import load_card
+from plantllm.training.trainer import TrainConfig, run
 
 ROOT = Path(__file__).resolve().parent.parent
 W = 100
 
 
 def _wbox_windows(n: int, seed: int = 0):
-    from plantllm.tasks.motif import load_jaspar
+    from plantllm.data.tasks.motif import load_jaspar
 
     asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
     chrom = asm.genome.chromosomes()[0]
@@ -136,7 +136,7 @@ def test_mutagenesis_command_for_a_genome_region(wbox, tmp_path):
 
 def test_masked_mutagenesis_needs_one_pass_per_token(tmp_path):
     """Zero-shot ISM of an MLM: a 6-mer model scores all 3 x L SNVs with L / 6 masked passes."""
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     spec = M.load_spec(ROOT / "configs/models/tiny-esm-6mer.yaml")
     tok = M.build_tokenizer(spec)
@@ -183,9 +183,9 @@ def test_kmer_enrichment_and_bad_inputs(tmp_path):
 def test_motif_task_dataset_and_multilabel_model(tmp_path):
     """The motif task (JASPAR-labelled real promoters, multi-label) feeds discovery: --label-column labels picks
     the windows positive for one label and explains that output of a multi-label model."""
-    from plantllm import models as M
-    from plantllm.splits import Splitter
-    from plantllm.tasks.motif import MotifParams, build_motif
+    from plantllm.models import checkpoint as M
+    from plantllm.data.splits import Splitter
+    from plantllm.data.tasks.motif import MotifParams, build_motif
 
     asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
     build_motif(asm, tmp_path / "ds", MotifParams(jaspar=("MA0931.1", "TCP4", "WRKY12"), upstream=99, downstream=20),

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from conftest import CARDS
-from plantllm.assembly import Assembly, summarize
+from plantllm.species.assembly import Assembly, summarize
 from plantllm.cli import main
-from plantllm.errors import CardError, InputFileError
-from plantllm.polyploid import GroupSplitter, combine, find_homeologs, leakage, read_groups, write_groups
-from plantllm.species import get_card, load_card, parse_card
-from plantllm.splits import Splitter
-from plantllm.tasks.promoter import PromoterParams, build_promoter
-from plantllm.windows import WindowParams, build_pretrain
+from plantllm.core.errors import CardError, InputFileError
+from plantllm.species.polyploid import GroupSplitter, combine, find_homeologs, leakage, read_groups, write_groups
+from plantllm.species.card import get_card, load_card, parse_card
+from plantllm.data.splits import Splitter
+from plantllm.data.tasks.promoter import PromoterParams, build_promoter
+from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
 
 @pytest.fixture(scope="module")

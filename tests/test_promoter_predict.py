@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from plantllm.assembly import Assembly
-from plantllm.errors import PlantLLMError
-from plantllm.promoter import (KmerScorer, ModelScorer, ScanParams, held_out_regions, parse_region,
+from plantllm.species.assembly import Assembly
+from plantllm.core.errors import PlantLLMError
+from plantllm.apps.promoter_scan import (KmerScorer, ModelScorer, ScanParams, held_out_regions, parse_region,
                                predict_promoters, scan, score_fasta)
-from plantllm.sequence import reverse_complement
-from plantllm.species import load_card
-from plantllm.splits import Splitter
-from plantllm.tasks.promoter import PromoterParams, build_promoter
-from plantllm.train import TrainConfig, run
+from plantllm.core.sequence import reverse_complement
+from plantllm.species.card import load_card
+from plantllm.data.splits import Splitter
+from plantllm.data.tasks.promoter import PromoterParams, build_promoter
+from plantllm.training.trainer import TrainConfig, run
 
 ROOT = DATA.parent.parent
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from plantllm.errors import ChromosomeError, InputFileError
-from plantllm.genome import Genome
-from plantllm.repeats import Repeats, soft_mask_intervals
-from plantllm.sequence import soft_mask
-from plantllm.species import load_card
+from plantllm.core.errors import ChromosomeError, InputFileError
+from plantllm.species.genome import Genome
+from plantllm.species.repeats import Repeats, soft_mask_intervals
+from plantllm.core.sequence import soft_mask
+from plantllm.species.card import load_card
 
 RMSK = DATA / "tair10_chr1_1-1500000.rmsk.tsv.gz"
 

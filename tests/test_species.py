@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from plantllm.errors import CardError, ChromosomeError, MissingFileError, UnknownSpeciesError
-from plantllm.species import available, get_card, load_card, parse_card
+from plantllm.core.errors import CardError, ChromosomeError, MissingFileError, UnknownSpeciesError
+from plantllm.species.card import available, get_card, load_card, parse_card
 
 MINIMAL = {"name": "x", "assembly": "A1", "chromosomes": {"nuclear": [{"name": "1", "length": 100,
                                                                        "aliases": ["Chr1", "chr01"]}]}}

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from plantllm.assembly import Assembly
-from plantllm.errors import ChromosomeError, InputFileError
-from plantllm.genome import Genome
-from plantllm.sequence import reverse_complement
-from plantllm.species import load_card
-from plantllm.splits import Splitter
-from plantllm.tasks.common import dinucleotide_shuffle
-from plantllm.tasks.motif import MotifParams, build_motif
-from plantllm.tasks.promoter import PromoterParams, build_promoter
-from plantllm.tasks.variants import VariantParams, build_variants
+from plantllm.species.assembly import Assembly
+from plantllm.core.errors import ChromosomeError, InputFileError
+from plantllm.species.genome import Genome
+from plantllm.core.sequence import reverse_complement
+from plantllm.species.card import load_card
+from plantllm.data.splits import Splitter
+from plantllm.data.background import dinucleotide_shuffle
+from plantllm.data.tasks.motif import MotifParams, build_motif
+from plantllm.data.tasks.promoter import PromoterParams, build_promoter
+from plantllm.data.tasks.variants import VariantParams, build_variants
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from conftest import DATA
-from plantllm import tokenization as T
-from plantllm.errors import PlantLLMError
-from plantllm.sequence import reverse_complement
+from plantllm.models import tokenizers as T
+from plantllm.core.errors import PlantLLMError
+from plantllm.core.sequence import reverse_complement
 
 COMP = {"A": "T", "C": "G", "G": "C", "T": "A", "N": "N"}
 

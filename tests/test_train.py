@@ -17,15 +17,15 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import DATA
-from plantllm import tokenization as T
-from plantllm.assembly import Assembly
-from plantllm.errors import CardError
-from plantllm.species import load_card
-from plantllm.splits import Splitter
-from plantllm.tasks.promoter import PromoterParams, build_promoter
-from plantllm.train import (COMPLETE, DnaCollator, TrainConfig, classification_metrics, complete_checkpoints,
+from plantllm.models import tokenizers as T
+from plantllm.species.assembly import Assembly
+from plantllm.core.errors import CardError
+from plantllm.species.card import load_card
+from plantllm.data.splits import Splitter
+from plantllm.data.tasks.promoter import PromoterParams, build_promoter
+from plantllm.training.trainer import (COMPLETE, DnaCollator, TrainConfig, classification_metrics, complete_checkpoints,
                             quarantine_incomplete, regression_metrics, run)
-from plantllm.windows import WindowParams, build_pretrain
+from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,7 +139,7 @@ def test_incomplete_checkpoint_is_set_aside(tmp_path):
 # ----------------------------------------------------------------------------- slow, multi-process
 def _launch(cfg: Path, *extra: str, env=None) -> subprocess.Popen:
     e = dict(os.environ, PLANTLLM_QUIET="1", **(env or {}))
-    return subprocess.Popen([sys.executable, "-m", "plantllm.launch", "--config", str(cfg), *extra], env=e,
+    return subprocess.Popen([sys.executable, "-m", "plantllm.training.launch", "--config", str(cfg), *extra], env=e,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -184,7 +184,7 @@ def test_two_deepspeed_ranks_agree(tmp_path, corpus):
     s = json.loads((out / "summary.json").read_text())
     losses = [h["loss"] for h in s["log_history"] if "loss" in h]
     assert s["world_size"] == 2 and losses[-1] < losses[0]
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     model, tok = M.load(s["model"], task="mlm")
     assert model.config.model_type == "bert"
@@ -195,14 +195,14 @@ def test_clm_pretraining_with_llama(tmp_path, corpus):
                                   dataset=str(corpus), max_steps=12)))
     losses = [h["loss"] for h in s["log_history"] if "loss" in h]
     assert losses[-1] < losses[0] and "test_loss" in s["test"]
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     model, _ = M.load(s["model"], task="clm")
     assert model.config.model_type == "llama"
 
 
 def test_multilabel_motif_finetuning(tmp_path):
-    from plantllm.tasks.motif import MotifParams, build_motif
+    from plantllm.data.tasks.motif import MotifParams, build_motif
 
     asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
     build_motif(asm, tmp_path / "m", MotifParams(jaspar=("MA0931.1", "TCP4", "WRKY12"), upstream=99, downstream=20),

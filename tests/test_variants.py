@@ -9,15 +9,15 @@ import pysam
 import pytest
 
 from conftest import DATA
-from plantllm.assembly import Assembly
+from plantllm.species.assembly import Assembly
 from plantllm.cli import main
-from plantllm.consequence import ConsequenceAnnotator
-from plantllm.errors import InputFileError
-from plantllm.species import load_card
-from plantllm.splits import Splitter
-from plantllm.train import TrainConfig, run
-from plantllm.variants import VariantScorer, consequence_auroc, prioritize, run_scoring, score_vcf, write_saturation_vcf
-from plantllm.windows import WindowParams, build_pretrain
+from plantllm.apps.consequence import ConsequenceAnnotator
+from plantllm.core.errors import InputFileError
+from plantllm.species.card import load_card
+from plantllm.data.splits import Splitter
+from plantllm.training.trainer import TrainConfig, run
+from plantllm.apps.variant_scoring import VariantScorer, consequence_auroc, prioritize, run_scoring, score_vcf, write_saturation_vcf
+from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
 ROOT = DATA.parent.parent
 
@@ -112,7 +112,7 @@ def test_llr_reverse_complement_symmetry(asm, mlm):
     sc = VariantScorer(mlm, "llr", window=64)
     ref = asm.genome.fetch("1", 10_000 - 32, 10_000 + 32).upper()
     alt = ref[:32] + ("A" if ref[32] != "A" else "C") + ref[33:]
-    from plantllm.sequence import reverse_complement as rc
+    from plantllm.core.sequence import reverse_complement as rc
 
     s1 = sc.score_sites([(ref, [alt], 32)])[0][0]
     s2 = sc.score_sites([(rc(ref), [rc(alt)], 64 - 1 - 32)])[0][0]
@@ -135,9 +135,9 @@ def test_dosage_weighting_and_wrong_genome(tmp_path, mlm):
 
 
 def test_priority_documented_order():
-    from plantllm.consequence import Consequence
-    from plantllm.variants import Scored
-    from plantllm.vcf import Variant
+    from plantllm.apps.consequence import Consequence
+    from plantllm.apps.variant_scoring import Scored
+    from plantllm.species.vcf import Variant
 
     def mk(term, score, dose=1.0):
         return Scored(Variant("1", 5, "A", "G", dosage=dose), Consequence(term), score, "", False)
@@ -170,7 +170,7 @@ def test_evaluation_against_real_maize_labels(tmp_path, mlm):
 def test_several_models_in_one_pass(asm, mlm, tmp_path):
     """Two models (a masked LM by llr, a causal LM by clm) score the same windows; each keeps its own
     column and INFO field, the priority averages their percentiles, and model 1 alone gives the same scores."""
-    from plantllm import models as M
+    from plantllm.models import checkpoint as M
 
     spec = M.load_spec(ROOT / "configs/models/tiny-llama-char.yaml")
     tok = M.build_tokenizer(spec)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from plantllm.assembly import Assembly
-from plantllm.genome import Genome
-from plantllm.sequence import reverse_complement, soft_mask
-from plantllm.species import load_card
-from plantllm.splits import Splitter
-from plantllm.windows import WindowParams, build_pretrain, iter_windows
+from plantllm.species.assembly import Assembly
+from plantllm.species.genome import Genome
+from plantllm.core.sequence import reverse_complement, soft_mask
+from plantllm.species.card import load_card
+from plantllm.data.splits import Splitter
+from plantllm.data.tasks.pretrain import WindowParams, build_pretrain, iter_windows
 
 
 @pytest.fixture(scope="module")

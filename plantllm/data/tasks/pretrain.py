@@ -1,0 +1,201 @@
+"""Pretraining windows: tiles over nuclear chromosomes or chosen regions.
+
+Streams chromosome by chromosome in bounded chunks, so memory does not grow with
+genome size. Each window carries its locus, subgenome, sequence (case kept: lowercase
+is the soft-mask), a per-base repeat mask from the card's repeat source and the
+repeat loss weight, so training can down-weight repeats without re-reading the genome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import datasets
+import numpy as np
+
+from plantllm.core import console as con
+from plantllm.core import sequence as sq
+from plantllm.species.assembly import Assembly
+from plantllm.data.writer import build_inputs, current_manifest, file_records, write_dataset
+from plantllm.core.errors import PlantLLMError
+from plantllm.data.splits import Splitter
+
+REGION_KINDS = ("all", "genes", "promoters", "intergenic")
+
+PRETRAIN_FEATURES = datasets.Features({
+    "chrom": datasets.Value("string"),
+    "start": datasets.Value("int64"),
+    "end": datasets.Value("int64"),
+    "strand": datasets.Value("string"),
+    "subgenome": datasets.Value("string"),
+    "seq": datasets.Value("string"),
+    "repeat_mask": datasets.Sequence(datasets.Value("uint8")),
+    "repeat_fraction": datasets.Value("float32"),
+    "repeat_weight": datasets.Value("float32"),
+})
+
+
+@dataclass
+class WindowParams:
+    length: int = 512
+    stride: int = 512
+    max_n_fraction: float = 0.1
+    regions: str = "all"
+    flank: int = 1000
+    rc_augment: bool = False
+    balance: str = "none"  # none | equal | proportional | weights
+    subgenome_weights: dict[str, float] = field(default_factory=dict)
+    chromosomes: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        if self.length <= 0 or self.stride <= 0:
+            raise PlantLLMError(f"window length and stride must be positive (got {self.length}, {self.stride})")
+        if not 0 <= self.max_n_fraction <= 1:
+            raise PlantLLMError("max_n_fraction must be within [0, 1]")
+        if self.regions not in REGION_KINDS:
+            raise PlantLLMError(f"regions '{self.regions}' must be one of {REGION_KINDS}")
+        if self.balance not in ("none", "equal", "proportional", "weights"):
+            raise PlantLLMError(f"balance '{self.balance}' must be none, equal, proportional or weights")
+
+
+def _merge(iv: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for s, e in sorted(iv):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def region_intervals(asm: Assembly, chrom: str, kind: str, flank: int) -> list[tuple[int, int]]:
+    """Intervals of one chromosome to tile: whole chromosome, genes +/- flank, promoters, or intergenic."""
+    n = asm.genome.length(chrom)
+    if kind == "all":
+        return [(0, n)]
+    genes = [g for g in asm.annotation.genes if g.chrom == chrom]
+    if kind == "genes":
+        return _merge([(max(0, g.start - flank), min(n, g.end + flank)) for g in genes])
+    if kind == "promoters":
+        out = []
+        for g in genes:
+            t = g.canonical
+            if t is None:
+                continue
+            s = t.tss - asm.card.promoter_upstream if t.strand != "-" else t.tss - flank
+            e = t.tss + flank if t.strand != "-" else t.tss + asm.card.promoter_upstream
+            out.append((max(0, s), min(n, e + 1)))
+        return _merge(out)
+    # intergenic: complement of genes +/- flank
+    occupied = _merge([(max(0, g.start - flank), min(n, g.end + flank)) for g in genes])
+    out, pos = [], 0
+    for s, e in occupied:
+        if s > pos:
+            out.append((pos, s))
+        pos = max(pos, e)
+    if pos < n:
+        out.append((pos, n))
+    return out
+
+
+def sampling_rates(asm: Assembly, chroms: list[str], p: WindowParams) -> dict[str | None, float]:
+    """Per-subgenome keep probability so each subgenome contributes the requested share.
+
+    ``equal``: every subgenome contributes as many bases as the smallest; ``weights``: shares
+    proportional to ``subgenome_weights``; ``proportional``/``none``: keep everything.
+    """
+    sizes: dict[str | None, int] = {}
+    for c in chroms:
+        sg = asm.card.subgenome_of(c)
+        sizes[sg] = sizes.get(sg, 0) + asm.genome.length(c)
+    if p.balance in ("none", "proportional") or len(sizes) < 2:
+        return {k: 1.0 for k in sizes}
+    if p.balance == "equal":
+        target = {k: 1.0 for k in sizes}
+    else:
+        missing = [k for k in sizes if k not in p.subgenome_weights]
+        if missing:
+            raise PlantLLMError(f"subgenome weights missing for {missing}; give a weight to every subgenome")
+        target = {k: float(p.subgenome_weights[k]) for k in sizes}
+    # keep rate r_k proportional to target_k / size_k, largest rate 1
+    ratio = {k: target[k] / sizes[k] for k in sizes}
+    top = max(ratio.values())
+    return {k: ratio[k] / top for k in sizes}
+
+
+def iter_windows(asm: Assembly, chrom: str, p: WindowParams, *, batch: int = 8192) -> Iterator[dict]:
+    """Windows of one chromosome (forward strand), N-heavy ones dropped.
+
+    Sequence and repeat mask are read for ``batch`` consecutive windows at a time, so
+    memory is bounded by ``batch * stride + length`` bases whatever the genome size.
+    """
+    # Soft-mask repeats are read from the sequence's case batch by batch; a genome-wide interval
+    # set is only built for file sources (RepeatMasker, TE GFF, BED).
+    from_case = asm.card.repeats.source == "soft_mask"
+    rep = None if from_case else asm.repeats
+    weight = float(asm.card.repeats.weight)
+    sg = asm.card.subgenome_of(chrom) or ""
+    for rs, re_ in region_intervals(asm, chrom, p.regions, p.flank):
+        starts = range(rs, re_ - p.length + 1, p.stride)
+        for b in range(0, len(starts), batch):
+            block = starts[b:b + batch]
+            a, z = block[0], block[-1] + p.length
+            seq = asm.genome.fetch(chrom, a, z)
+            mask = sq.soft_mask(seq) if from_case else rep.mask(chrom, a, z)
+            codes = sq.encode(seq)
+            for ws in block:
+                o = ws - a
+                if float((codes[o:o + p.length] == 4).mean()) > p.max_n_fraction:
+                    continue
+                m = mask[o:o + p.length]
+                yield {"chrom": chrom, "start": ws, "end": ws + p.length, "strand": "+", "subgenome": sg,
+                       "seq": seq[o:o + p.length], "repeat_mask": m.astype(np.uint8),
+                       "repeat_fraction": float(m.mean()), "repeat_weight": weight}
+
+
+def reverse_window(w: dict) -> dict:
+    return {**w, "strand": "-", "seq": sq.reverse_complement(w["seq"]), "repeat_mask": w["repeat_mask"][::-1]}
+
+
+def build_pretrain(asm: Assembly, out: str | Path, params: WindowParams, splitter: Splitter,
+                   seed: int = 0, force: bool = False) -> dict:
+    """Write the pretraining corpus as a DatasetDict (train/validation/test) at ``out``."""
+    params.check()
+    chroms = list(params.chromosomes) or asm.genome.chromosomes()
+    for c in chroms:
+        asm.genome.length(c)  # raises a clear error for a chromosome not in the FASTA
+    chroms = [asm.card.canonical(c) for c in chroms]
+    inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff if params.regions != "all" else None,
+                           "repeats": asm.card.repeats.path}, params, splitter, seed, repeats=asm.card.repeats.source)
+    done = None if force else current_manifest(Path(out), inputs)
+    if done is not None:
+        return done
+    rates = sampling_rates(asm, chroms, params)
+    rng = np.random.default_rng(seed)
+
+    def examples():
+        for c in chroms:
+            rate = rates.get(asm.card.subgenome_of(c), 1.0)
+            for w in iter_windows(asm, c, params):
+                if rate < 1.0 and rng.random() >= rate:
+                    continue
+                split = splitter.assign(c, w["start"], w["end"])
+                if split is None:
+                    continue
+                yield split, w
+                if params.rc_augment and split == "train":
+                    yield split, reverse_window(w)
+
+    def manifest():
+        return {"species": asm.card.name, "assembly": asm.card.assembly, "card": str(asm.card.source),
+                "files": file_records({"fasta": asm.card.fasta, "gff": asm.card.gff,
+                                       "repeats": asm.card.repeats.path}),
+                "params": asdict(params), "split": splitter.describe(), "seed": seed, "chromosomes": chroms,
+                "subgenome_keep_rates": {str(k): v for k, v in rates.items()}}
+
+    expected = sum(max(0, (asm.genome.length(c) - params.length) // params.stride + 1) for c in chroms)
+    stream = con.track(examples(), "pretraining windows", total=expected * (2 if params.rc_augment else 1),
+                       unit="windows")
+    return write_dataset(out, "pretrain", PRETRAIN_FEATURES, stream, manifest, inputs)

@@ -1,0 +1,268 @@
+"""Models: create from a config, load published checkpoints from local folders, save, embed.
+
+Everything is the Hugging Face format, so a plantllm model opens with
+``AutoModel.from_pretrained`` and a published plant DNA LM in HF format opens here.
+
+Which published families load how (``FAMILIES``): architectures implemented in
+``transformers`` load natively; the rest ship their own modelling code and need
+``trust_remote_code=True``, which is off unless the user passes it. Weights are read from
+safetensors; a pickle checkpoint (``pytorch_model.bin``) is refused unless the user
+opts in. Nothing is fetched from a hub: a missing folder is an error that says how to
+obtain it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
+                          AutoModelForSequenceClassification, PretrainedConfig)
+from transformers.utils import logging as hf_logging
+
+from plantllm import __version__
+from plantllm.models import tokenizers as tokenization
+from plantllm.core.errors import CardError, InputFileError, MissingFileError, PlantLLMError, did_you_mean
+from plantllm.core.io import atomic_path, read_yaml
+
+#: architecture -> objectives it is built for, published models of that shape, how it loads
+FAMILIES: dict[str, dict[str, Any]] = {
+    "bert": {"objectives": ("mlm",), "native": True,
+             "published": "DNABERT (k-mer), Plant DNABERT-BPE (PDLLMs); DNABERT-2 ships a custom BERT (remote code)"},
+    "esm": {"objectives": ("mlm",), "native": True,
+            "published": "AgroNT (agro-nucleotide-transformer-1b), Nucleotide Transformer v1, Plant NT 6-mer (PDLLMs)"},
+    "modernbert": {"objectives": ("mlm",), "native": True, "published": "ModernBERT-style DNA encoders"},
+    "gpt2": {"objectives": ("clm",), "native": True, "published": "Plant DNAGPT-BPE (PDLLMs)"},
+    "llama": {"objectives": ("clm",), "native": True, "published": "Llama-style DNA decoders"},
+    "gemma": {"objectives": ("clm",), "native": True, "published": "Plant DNAGemma (PDLLMs)"},
+    "mamba": {"objectives": ("clm",), "native": True, "published": "Plant DNAMamba (PDLLMs); no HF classification head"},
+}
+#: model_type values of published checkpoints that need their own code
+REMOTE_CODE = {
+    "caduceus": "PlantCaduceus ships its modelling code: pass --trust-remote-code after reading it",
+    "ConvNet": "GPN: install the 'gpn' package; 'import gpn.model' registers it with transformers",
+    "hyenadna": "HyenaDNA ships its modelling code: pass --trust-remote-code after reading it",
+}
+hf_logging.disable_progress_bar()  # plantllm shows its own progress; per-shard bars are noise here
+hf_logging.set_verbosity_error()  # load reports list heads a task adds on purpose (e.g. a new classifier)
+TASKS = ("mlm", "clm", "classification", "multilabel", "regression", "embedding")
+SPEC_KEYS = {"name", "architecture", "objective", "tokenizer", "max_length", "config", "notes"}
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    architecture: str
+    objective: str
+    tokenizer: dict = field(default_factory=lambda: {"kind": "char"})
+    max_length: int = 1024
+    config: dict = field(default_factory=dict)
+    source: Path | None = None
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """A model config from ``configs/models/*.yaml``; unknown keys are errors with a suggestion."""
+    p = Path(path)
+    data = read_yaml(p, "model config", fix="see configs/models/ for examples") or {}
+    for k in data:
+        if k not in SPEC_KEYS:
+            raise CardError(f"unknown key '{k}'{did_you_mean(k, SPEC_KEYS)}", path=p)
+    arch = data.get("architecture")
+    if arch not in FAMILIES:
+        raise CardError(f"architecture '{arch}' must be one of {sorted(FAMILIES)}{did_you_mean(arch, FAMILIES)}",
+                        path=p)
+    obj = data.get("objective", FAMILIES[arch]["objectives"][0])
+    if obj not in FAMILIES[arch]["objectives"]:
+        raise CardError(f"{arch} models are built for {FAMILIES[arch]['objectives']}, not '{obj}'", path=p)
+    defaults = AutoConfig.for_model(arch)
+    for k in data.get("config") or {}:
+        if not hasattr(defaults, k):
+            known = [a for a in vars(defaults) if not a.startswith("_")]
+            raise CardError(f"config.{k} is not a {arch} setting{did_you_mean(k, known)}", path=p)
+    return ModelSpec(data.get("name", p.stem), arch, obj, data.get("tokenizer") or {"kind": "char"},
+                     int(data.get("max_length", 1024)), data.get("config") or {}, p)
+
+
+def _auto_for(task: str, objective: str | None = None):
+    if task in ("classification", "multilabel", "regression"):
+        return AutoModelForSequenceClassification
+    if task == "embedding":
+        return AutoModel
+    return AutoModelForCausalLM if task == "clm" or objective == "clm" else AutoModelForMaskedLM
+
+
+def _head_kwargs(task: str, num_labels: int | None) -> dict:
+    if task == "classification":
+        return {"num_labels": num_labels or 2, "problem_type": "single_label_classification"}
+    if task == "multilabel":
+        return {"num_labels": num_labels or 2, "problem_type": "multi_label_classification"}
+    if task == "regression":
+        return {"num_labels": num_labels or 1, "problem_type": "regression"}
+    return {}
+
+
+def config_for(spec: ModelSpec, tok) -> PretrainedConfig:
+    ids = {"vocab_size": len(tok), "pad_token_id": tok.pad_token_id, "bos_token_id": tok.cls_token_id,
+           "eos_token_id": tok.sep_token_id}
+    kw = dict(spec.config)
+    if spec.architecture == "esm":
+        ids.update(mask_token_id=tok.mask_token_id, max_position_embeddings=spec.max_length + 2)
+        kw.setdefault("position_embedding_type", "rotary")  # AgroNT / NT v2 use rotary positions
+    elif spec.architecture == "modernbert":
+        ids.update(cls_token_id=tok.cls_token_id, sep_token_id=tok.sep_token_id, max_position_embeddings=spec.max_length)
+    elif spec.architecture in ("bert",):
+        ids.update(max_position_embeddings=spec.max_length)
+    elif spec.architecture == "gpt2":
+        ids.update(n_positions=spec.max_length)
+    elif spec.architecture in ("llama", "gemma"):
+        ids.update(max_position_embeddings=spec.max_length)
+    if spec.architecture == "bert" and spec.objective == "clm":
+        kw["is_decoder"] = True
+    return AutoConfig.for_model(spec.architecture, **ids, **kw)
+
+
+def create(spec: ModelSpec, tok, task: str | None = None, num_labels: int | None = None, seed: int = 0):
+    """A freshly initialised model of ``spec`` for ``task`` (default: the spec's objective)."""
+    task = task or spec.objective
+    if task not in TASKS:
+        raise PlantLLMError(f"task '{task}' must be one of {TASKS}")
+    cfg = config_for(spec, tok)
+    for k, v in _head_kwargs(task, num_labels).items():
+        setattr(cfg, k, v)
+    torch.manual_seed(seed)
+    try:
+        return _auto_for(task, spec.objective).from_config(cfg)
+    except ValueError as e:
+        raise PlantLLMError(f"{spec.architecture} has no Hugging Face model for task '{task}' ({str(e)[:80]})") from None
+
+
+def build_tokenizer(spec: ModelSpec, sequences=None):
+    t = dict(spec.tokenizer)
+    kind = t.pop("kind", "char")
+    return tokenization.build(kind, objective=spec.objective, max_length=spec.max_length,
+                              **({"sequences": sequences} if sequences is not None else {}), **t)
+
+
+# ---------------------------------------------------------------- loading
+def check_model_dir(path: str | Path, *, allow_pickle: bool = False) -> dict:
+    """Check a local checkpoint folder before loading; returns its config.json as a dict."""
+    p = Path(path)
+    if not p.exists():
+        raise MissingFileError(
+            "model folder not found; plantllm never downloads at run time", path=p,
+            fix="on a machine with internet: huggingface-cli download ORG/MODEL --local-dir DIR, then copy DIR here")
+    cfg_file = p / "config.json"
+    if not cfg_file.exists():
+        raise MissingFileError("config.json missing: not a Hugging Face model folder", path=p)
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as e:
+        raise InputFileError(f"config.json is not valid JSON ({e})", path=cfg_file) from None
+    safe = list(p.glob("*.safetensors")) or list(p.glob("model.safetensors.index.json"))
+    pickles = list(p.glob("pytorch_model*.bin")) + list(p.glob("*.pt")) + list(p.glob("*.ckpt"))
+    if not safe and not pickles:
+        raise MissingFileError("no model weights (model.safetensors) in the folder", path=p,
+                               fix="copy the weights next to config.json")
+    if not safe and pickles and not allow_pickle:
+        raise PlantLLMError(
+            f"{p}: weights are a pickle file ({pickles[0].name}); loading pickle can run arbitrary code",
+            fix="convert to safetensors, or pass --allow-pickle if you trust the source")
+    return cfg
+
+
+def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = None,
+         trust_remote_code: bool = False, allow_pickle: bool = False):
+    """(model, tokenizer) from a local folder. ``task`` picks the head (see ``TASKS``)."""
+    if task not in TASKS:
+        raise PlantLLMError(f"task '{task}' must be one of {TASKS}")
+    p = Path(path)
+    cfg = check_model_dir(p, allow_pickle=allow_pickle)
+    mtype = cfg.get("model_type", "")
+    if mtype in REMOTE_CODE and not trust_remote_code:
+        raise PlantLLMError(f"{p}: model_type '{mtype}' is not part of transformers. {REMOTE_CODE[mtype]}")
+    if cfg.get("auto_map") and not trust_remote_code and mtype not in FAMILIES:
+        raise PlantLLMError(f"{p}: this checkpoint ships its own model code (auto_map in config.json) and "
+                            f"trust_remote_code is off", fix="read the code, then pass --trust-remote-code")
+    tok = tokenization.load(p)
+    objective = "clm" if mtype in ("gpt2", "llama", "gemma", "mamba") else "mlm"
+    kw = _head_kwargs(task, num_labels)
+    archs = cfg.get("architectures") or []
+    if (num_labels is None and kw and cfg.get("id2label") and any("ForSequenceClassification" in a for a in archs)
+            and (task == "regression") == (cfg.get("problem_type") == "regression")):
+        # a fine-tuned checkpoint keeps its own head: its number of outputs and problem type
+        kw = {"num_labels": len(cfg["id2label"]), **({"problem_type": cfg["problem_type"]}
+                                                      if cfg.get("problem_type") else {})}
+    elif kw and cfg.get("id2label") and kw.get("num_labels") != len(cfg["id2label"]):
+        kw["ignore_mismatched_sizes"] = True  # a new task on a fine-tuned model: its old head is replaced
+    safe = any(p.glob("*.safetensors")) or (p / "model.safetensors.index.json").exists()
+    try:
+        model = _auto_for(task, objective).from_pretrained(
+            str(p), local_files_only=True, trust_remote_code=trust_remote_code, use_safetensors=safe, **kw)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        msg = str(e).strip().splitlines()[0][:200]
+        raise InputFileError(f"cannot load the model ({msg})", path=p,
+                             fix="the weights may be truncated or belong to another config; re-copy the folder") from None
+    emb = model.get_input_embeddings()
+    if emb is not None and len(tok) > emb.num_embeddings:
+        raise InputFileError(f"the tokenizer has {len(tok)} tokens but the model embeds only {emb.num_embeddings}",
+                             path=p, fix="use the tokenizer saved with this model")
+    return model, tok
+
+
+def save(model, tok, out: str | Path, *, info: dict | None = None) -> Path:
+    """Save model (safetensors) + tokenizer + a model card README.md, atomically."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenization.save(tok, tmp)
+        (tmp / "README.md").write_text(model_card(model, tok, info or {}))
+        (tmp / "plantllm.json").write_text(json.dumps({"plantllm": __version__, **(info or {})}, indent=2,
+                                                      default=str))
+    return out
+
+
+def model_card(model, tok, info: dict) -> str:
+    n = sum(p.numel() for p in model.parameters())
+    meta = getattr(tok, "plantllm", {}) or {}
+    lines = [f"# {info.get('name', type(model).__name__)}", "",
+             f"A plant DNA language model saved by plantllm {__version__} in the Hugging Face format.", "",
+             "| | |", "|---|---|",
+             f"| architecture | {model.config.model_type} ({type(model).__name__}), {n / 1e6:.2f} M parameters |",
+             f"| tokenizer | {meta.get('kind', type(tok).__name__)} {json.dumps(meta) if meta else ''}, {len(tok)} tokens |",
+             f"| species | {info.get('species', 'n/a')} |",
+             f"| corpus | {info.get('corpus', 'n/a')} |",
+             f"| training config | {info.get('training', 'n/a')} |",
+             f"| metrics | {json.dumps(info.get('metrics')) if info.get('metrics') else 'n/a'} |", "",
+             "```python", "from transformers import AutoModel, AutoTokenizer",
+             "model = AutoModel.from_pretrained(PATH); tokenizer = AutoTokenizer.from_pretrained(PATH)", "```", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- embeddings
+@torch.inference_mode()
+def embed(model, tok, seqs: list[str], *, pooling: str = "mean", batch_size: int = 16) -> np.ndarray:
+    """(n, hidden) embeddings: mean over non-special tokens, or the first ([CLS]) token."""
+    if pooling not in ("mean", "cls"):
+        raise PlantLLMError("pooling must be 'mean' or 'cls'")
+    model.eval()
+    out = []
+    for i in range(0, len(seqs), batch_size):
+        batch = [tokenization.prepare(tok, s) for s in seqs[i:i + batch_size]]
+        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, return_special_tokens_mask=True)
+        special = enc.pop("special_tokens_mask")
+        kw = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        if model.config.model_type == "mamba":
+            kw.pop("attention_mask", None)
+        res = model(**kw, output_hidden_states=True)
+        h = res.hidden_states[-1] if getattr(res, "hidden_states", None) is not None else res.last_hidden_state
+        if pooling == "cls":
+            out.append(h[:, 0].float().numpy())
+        else:
+            m = (enc["attention_mask"].bool() & ~special.bool()).unsqueeze(-1).float()
+            out.append(((h * m).sum(1) / m.sum(1).clamp(min=1)).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)

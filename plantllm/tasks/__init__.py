@@ -1,1 +1,0 @@
-"""Task dataset builders: promoter, motif and variant datasets (see also ``plantllm.windows``)."""
