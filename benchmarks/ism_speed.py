@@ -98,6 +98,7 @@ def main(argv=None) -> int:
     os.environ["PLANTLLM_QUIET"] = "1"
     from plantllm.apps import attribution as A
     from plantllm.models import checkpoint as M
+    from plantllm.models.runner import ModelRunner
     from plantllm.species.assembly import Assembly
     from plantllm.species.card import load_card
 
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
         model, tok = M.load(mlm, task="mlm")
         model.eval()
         t = time.perf_counter()
-        mfast = np.stack([A.masked_ism(model, tok, s) for s in seqs])
+        runner = ModelRunner.from_model(model, tok)
+        mfast = np.stack([A.masked_ism(runner, s) for s in seqs])
         t_mfast = time.perf_counter() - t
         t = time.perf_counter()
         mslow = np.stack([naive_masked(model, tok, s) for s in seqs])

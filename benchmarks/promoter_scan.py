@@ -33,7 +33,8 @@ def tiny_model(tmp: Path) -> tuple[Path, str]:
     from plantllm.species.card import load_card
     from plantllm.data.splits import Splitter
     from plantllm.data.tasks.promoter import PromoterParams, build_promoter
-    from plantllm.training.trainer import TrainConfig, run
+    from plantllm.training.config import TrainConfig
+    from plantllm.training.trainer import run
 
     card = str(ROOT / "tests/data/cards/tair10_slice.yaml")
     build_promoter(Assembly(load_card(card)), tmp / "ds", PromoterParams(), Splitter(block_size=100_000))
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     os.environ["PLANTLLM_QUIET"] = "1"
     from plantllm.species.assembly import Assembly
-    from plantllm.apps.promoter_scan import ModelScorer, ScanParams, iter_windows, parse_region, scan, window_params_of
+    from plantllm.apps.promoter_scan import ModelScorer, ScanParams, iter_windows, scan
+    from plantllm.species.regions import parse_region
     from plantllm.core.sequence import reverse_complement
     from plantllm.species.card import load_card
 
@@ -63,9 +65,8 @@ def main(argv=None) -> int:
         else:
             model, card, region = Path(a.model), "arabidopsis_thaliana", a.region
         asm = Assembly(load_card(card) if card.endswith(".yaml") else card)
-        up, down = window_params_of(model) or (249, 50)
-        p = ScanParams(up, down, stride=a.stride, batch_size=64)
-        regions = [parse_region(region, asm)]
+        p = ScanParams.for_model(model, stride=a.stride, batch_size=64)
+        regions = [parse_region(region, asm.card, asm.genome.length)]
         scorer = ModelScorer(model)
         scorer.score(["ACGT" * 80] * 8)  # warm-up
         # the same windows, tokenized beforehand, in the same batches: the bare forward

@@ -44,7 +44,8 @@ def small() -> int:
     from promoter_scan import tiny_model
 
     from plantllm.species.assembly import Assembly
-    from plantllm.apps.promoter_scan import ScanParams, predict_promoters
+    from plantllm.apps.promoter_predict import predict_promoters
+    from plantllm.apps.promoter_scan import ScanParams
     from plantllm.species.card import load_card
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     os.environ["PLANTLLM_QUIET"] = "1"
     from plantllm.species.assembly import Assembly
     from plantllm.species.card import load_card
-    from plantllm.apps.variant_scoring import write_saturation_vcf
+    from plantllm.apps.variant_report import write_saturation_vcf
 
     card = str(ROOT / "tests/data/cards/tair10_slice.yaml") if a.small else "arabidopsis_thaliana"
     asm = Assembly(load_card(card) if card.endswith(".yaml") else card)

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# Sets up plantllm on a fresh machine (only Python 3.10+ and apt needed), idempotently.
+# Sets up plantllm on a fresh machine (only Python 3.10+ and apt needed), idempotently, with the
+# exact versions of requirements-lock.txt (refresh that with: bash scripts/lock.sh).
 #   bash scripts/setup.sh demo   # runtime + real demo data
 #   bash scripts/setup.sh dev    # the above + pytest
-# A second run with nothing changed returns in well under a second (stamp file).
+# The lock is one environment (runtime + every extra), so each extra installs all of it; the
+# extra's name is kept for the README's commands. A second run with nothing changed returns in
+# well under a second (stamp file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${1:-demo}"
 VENV="${PLANTLLM_VENV:-.venv}"
 PY="${PYTHON:-python3}"
+LOCK=requirements-lock.txt
 quiet_pip() {  # pip's own warnings about local mirrors are noise for a user
   "$VENV/bin/python" -m pip "$@" --disable-pip-version-check -q 2> >(grep -v "is ignored: it is neither" >&2)
 }
+locked() {  # the locked version of package $1 (torch is locked without a local label)
+  local v; v="$(sed -n "s/^$1==\([^ ;]*\).*/\1/p" "$LOCK")"
+  [ -n "$v" ] || { echo "[setup] error: $1 is not in $LOCK (refresh it: bash scripts/lock.sh)" >&2; exit 1; }
+  echo "$v"
+}
 
-stamp="$VENV/.plantllm-setup-$EXTRAS"
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+[ -f "$LOCK" ] || { echo "[setup] error: $LOCK is missing (make it: bash scripts/lock.sh)" >&2; exit 1; }
+stamp="$VENV/.plantllm-setup"
+want="$(cat pyproject.toml "$LOCK" scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && command -v bedtools >/dev/null; then
   exit 0
 fi
+rm -f "$stamp"  # until this run has finished
 
 if ! command -v bedtools >/dev/null; then
   echo "[setup] installing bedtools (apt)"
@@ -28,19 +39,34 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating virtual environment $VENV"
   "$PY" -m venv "$VENV"
 fi
-quiet_pip install --upgrade pip setuptools wheel
+have="$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+for_py="$(sed -n 's/^# python: *//p' "$LOCK")"
+if [ -n "$for_py" ] && [ "$have" != "$for_py" ]; then
+  echo "[setup] warning: $LOCK was made with Python $for_py and this is Python $have; if a locked" >&2
+  echo "        version has no build for it, use PYTHON=python$for_py or refresh the lock: bash scripts/lock.sh" >&2
+fi
+pip_v="$(locked pip)"; setuptools_v="$(locked setuptools)"; wheel_v="$(locked wheel)"
+torch_v="$(locked torch)"; deepspeed_v="$(locked deepspeed)"
+quiet_pip install "pip==$pip_v" "setuptools==$setuptools_v" "wheel==$wheel_v"
 
-if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  # On a machine without a GPU this resolves to the CPU build; on a GPU machine to the CUDA build.
-  echo "[setup] installing torch"
-  quiet_pip install "torch==2.13.0"
+# torch first and alone: without a GPU this version resolves to the CPU build, on a GPU machine to
+# the CUDA build (its CUDA libraries come pinned by torch itself); the rest of its needs from the lock.
+echo "[setup] installing torch $torch_v"
+quiet_pip install -c "$LOCK" "torch==$torch_v"
+# DeepSpeed's setup.py imports torch, so it must build against the installed torch.
+echo "[setup] installing deepspeed $deepspeed_v"
+quiet_pip install -c "$LOCK" --no-build-isolation "deepspeed==$deepspeed_v"
+# Then exactly the lock, resolving nothing, and plantllm itself (built with the locked setuptools).
+echo "[setup] installing the locked environment and plantllm[$EXTRAS]"
+quiet_pip install --no-deps -r "$LOCK"
+# (setuptools' notes about editable installs are noise: shown only if the install fails)
+if ! out="$(quiet_pip install --no-deps --no-build-isolation -e ".[$EXTRAS]" 2>&1)"; then
+  echo "$out" >&2; exit 1
 fi
-if ! "$VENV/bin/python" -c "import deepspeed" 2>/dev/null; then
-  # DeepSpeed's setup.py imports torch, so it must build against the installed torch.
-  echo "[setup] installing deepspeed"
-  quiet_pip install --no-build-isolation "deepspeed>=0.15"
-fi
-echo "[setup] installing plantllm[$EXTRAS]"
-quiet_pip install -e ".[$EXTRAS]"
+"$VENV/bin/python" -m pip check --disable-pip-version-check >/dev/null || {
+  "$VENV/bin/python" -m pip check --disable-pip-version-check >&2 || true
+  echo "[setup] error: $LOCK does not satisfy pyproject.toml (refresh it: bash scripts/lock.sh)" >&2
+  exit 1
+}
 echo "$want" > "$stamp"
 echo "[setup] done: $("$VENV/bin/plantllm" --version)"

@@ -56,7 +56,7 @@ def test_variant_scoring_killed_writes_no_outputs(tmp_path):
     from plantllm.models import checkpoint as M
     from plantllm.species.assembly import Assembly
     from plantllm.species.card import load_card
-    from plantllm.apps.variant_scoring import write_saturation_vcf
+    from plantllm.apps.variant_report import write_saturation_vcf
 
     spec = M.load_spec(ROOT / "configs/models/tiny-bert-char.yaml")
     tok = M.build_tokenizer(spec)

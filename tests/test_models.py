@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from plantllm.models import checkpoint as M
+from plantllm.models.runner import ModelRunner
 from plantllm.core.errors import CardError, InputFileError, MissingFileError, PlantLLMError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "models"
@@ -33,14 +34,14 @@ def test_save_load_roundtrip_logits_and_embeddings(name, tmp_path):
     model.eval()
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, loaded(input_ids=ids).logits, atol=1e-5)
-    e = M.embed(loaded, tok2, SEQS)
+    e = ModelRunner.from_model(loaded, tok2).embed(SEQS)
     assert e.shape == (2, model.config.hidden_size) and np.isfinite(e).all()
 
 
 def test_mean_pooling_ignores_padding(tmp_path):
     spec, tok, model = _make("tiny-bert-char", task="embedding")
-    alone = M.embed(model, tok, [SEQS[1]])
-    padded = M.embed(model, tok, [SEQS[0], SEQS[1]])  # SEQS[1] is shorter: padded in the batch
+    alone = ModelRunner.from_model(model, tok).embed([SEQS[1]])
+    padded = ModelRunner.from_model(model, tok).embed([SEQS[0], SEQS[1]])  # SEQS[1] is shorter: padded in the batch
     assert np.allclose(alone[0], padded[1], atol=1e-5)
 
 

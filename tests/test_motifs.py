@@ -17,23 +17,27 @@ import numpy as np
 import pytest
 
 from conftest import DATA
+from plantllm.models.runner import ModelRunner
 from plantllm.apps import attribution as A
 from plantllm.apps import motif_discovery as Mo
+from plantllm.apps import motif_matching as Mm
+from plantllm.apps import motif_report as Mr
 from plantllm.species.assembly import Assembly
 from plantllm.cli import main
 from plantllm.species.card import load_card
-from plantllm.training.trainer import TrainConfig, run
+from plantllm.training.config import TrainConfig
+from plantllm.training.trainer import run
 
 ROOT = Path(__file__).resolve().parent.parent
 W = 100
 
 
 def _wbox_windows(n: int, seed: int = 0):
-    from plantllm.data.tasks.motif import load_jaspar
+    from plantllm.data import jaspar
 
     asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
     chrom = asm.genome.chromosomes()[0]
-    (m,), _ = load_jaspar(("WRKY12",))
+    (m,) = jaspar.fetch(("WRKY12",))
     ppm = np.array([m.counts.normalize()[b] for b in "ACGT"])  # (4, w)
     rng = np.random.default_rng(seed)
     rows = []
@@ -98,12 +102,12 @@ def test_discovery_names_the_planted_wbox_and_the_kmer_baseline_too(wbox, tmp_pa
     assert "W-box (WRKY)" in s["recovered"]["kmer"], s["kmer_motifs"]
     best = next(m for m in s["motifs"] if m["element"] == "W-box (WRKY)")
     assert best["matches"][0]["q"] <= 0.05 and "WRKY" in best["matches"][0]["family"]
-    meme = Mo.read_meme(tmp_path / "m" / "motifs.meme")
+    meme = Mr.read_meme(tmp_path / "m" / "motifs.meme")
     assert best["id"] in meme and meme[best["id"]].shape[0] == 4
     assert np.allclose(meme[best["id"]].sum(0), 1, atol=1e-3)
     assert (tmp_path / "m" / "logos" / f"{best['id']}.png").stat().st_size > 1000
     head = (tmp_path / "m" / "matches.tsv").read_text().splitlines()[0].split("\t")
-    assert head == list(Mo.MATCH_COLUMNS)
+    assert head == list(Mr.MATCH_COLUMNS)
     assert "W-box (WRKY)" in (tmp_path / "m" / "report.md").read_text()
     assert "<img" in (tmp_path / "m" / "report.html").read_text()
 
@@ -145,7 +149,7 @@ def test_masked_mutagenesis_needs_one_pass_per_token(tmp_path):
     asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
     seq = asm.genome.fetch("1", 200_000, 200_120).upper()
     m, t = M.load(tmp_path / "mlm", task="mlm")
-    d = A.masked_ism(m.eval(), t, seq)
+    d = A.masked_ism(ModelRunner.from_model(m, t), seq)
     assert d.shape == (120, 4) and not np.isnan(d).any()
     assert (d[np.arange(120), ["ACGT".index(c) for c in seq]] == 0).all()
     # the entry for one SNV equals a direct computation at the masked k-mer
@@ -168,7 +172,7 @@ def test_masked_mutagenesis_needs_one_pass_per_token(tmp_path):
 def test_kmer_enrichment_and_bad_inputs(tmp_path):
     fg = ["ACGTTGACCA" * 3, "GGTTGACTAA" * 3]
     bg = ["ACGTACGTAC" * 3, "GGGGCCCCAA" * 3]
-    df = Mo.kmer_enrichment(fg, bg, k=6)
+    df = Mm.kmer_enrichment(fg, bg, k=6)
     assert df.iloc[0]["foreground"] == 2 and df.iloc[0]["background"] == 0
     assert set(df["kmer"]) == {min(k, k[::-1].translate(str.maketrans("ACGT", "TGCA"))) for k in df["kmer"]}
     bad = tmp_path / "x.fa"
@@ -177,7 +181,22 @@ def test_kmer_enrichment_and_bad_inputs(tmp_path):
     assert main(["mutagenesis", str(tmp_path), "--sequence", "ACGZ", "--out", str(tmp_path / "o")]) == 2
     (tmp_path / "bad.meme").write_text("not a meme file\n")
     with pytest.raises(Exception, match="MEME"):
-        Mo.read_meme(tmp_path / "bad.meme")
+        Mr.read_meme(tmp_path / "bad.meme")
+
+
+def test_shuffled_controls_keep_dinucleotides_and_are_seeded():
+    """The attribution null: one exact dinucleotide shuffle per sequence (core.sequence's, the package's one)."""
+    from collections import Counter
+
+    asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
+    seqs = [asm.genome.fetch("1", s, s + W) for s in range(300_000, 310_000, 1_000)]
+    ctrl = Mo.shuffled_controls(seqs, seed=3)
+    assert ctrl == Mo.shuffled_controls(seqs, seed=3) != Mo.shuffled_controls(seqs, seed=4)
+    for s, c in zip(seqs, ctrl):
+        s = s.upper()
+        assert len(c) == W and c[0] == s[0] and c[-1] == s[-1]
+        assert Counter(zip(s, s[1:])) == Counter(zip(c, c[1:]))
+    assert sum(s.upper() != c for s, c in zip(seqs, ctrl)) >= 9
 
 
 def test_motif_task_dataset_and_multilabel_model(tmp_path):

@@ -12,7 +12,9 @@ from conftest import CARDS
 from plantllm.species.assembly import Assembly, summarize
 from plantllm.cli import main
 from plantllm.core.errors import CardError, InputFileError
-from plantllm.species.polyploid import GroupSplitter, combine, find_homeologs, leakage, read_groups, write_groups
+from plantllm.data.splits import GroupSplitter, leakage
+from plantllm.species.homeologs import find_homeologs, read_groups, write_groups
+from plantllm.species.polyploid import combine
 from plantllm.species.card import get_card, load_card, parse_card
 from plantllm.data.splits import Splitter
 from plantllm.data.tasks.promoter import PromoterParams, build_promoter
@@ -119,10 +121,10 @@ def test_hexaploid_wheat_card():
 def test_bad_homeolog_table(tmp_path):
     p = tmp_path / "h.tsv"
     p.write_text("g1\tHG1\ng1\tHG2\n")
-    with pytest.raises(InputFileError, match=r"h.tsv:2: gene 'g1' is in groups HG1 and HG2"):
+    with pytest.raises(InputFileError, match=r"h.tsv:2: gene 'g1' is given twice: HG1 \(line 1\) and HG2"):
         read_groups(p)
     p.write_text("g1\n")
-    with pytest.raises(InputFileError, match="two tab-separated columns"):
+    with pytest.raises(InputFileError, match="expected 2 tab-separated columns: gene, group"):
         read_groups(p)
 
 

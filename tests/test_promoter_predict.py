@@ -11,13 +11,16 @@ import pytest
 from conftest import DATA
 from plantllm.species.assembly import Assembly
 from plantllm.core.errors import PlantLLMError
-from plantllm.apps.promoter_scan import (KmerScorer, ModelScorer, ScanParams, held_out_regions, parse_region,
-                               predict_promoters, scan, score_fasta)
+from plantllm.apps.promoter_predict import predict_promoters
+from plantllm.apps.promoter_scan import KmerScorer, ModelScorer, ScanParams, scan, score_fasta
+from plantllm.data.splits import held_out_regions
+from plantllm.species.regions import parse_region
 from plantllm.core.sequence import reverse_complement
 from plantllm.species.card import load_card
 from plantllm.data.splits import Splitter
 from plantllm.data.tasks.promoter import PromoterParams, build_promoter
-from plantllm.training.trainer import TrainConfig, run
+from plantllm.training.config import TrainConfig
+from plantllm.training.trainer import run
 
 ROOT = DATA.parent.parent
 
@@ -59,7 +62,7 @@ def test_window_geometry_matches_the_promoter_dataset(asm, trained):
 
 def test_scan_outputs_are_browser_ready(asm, trained, tmp_path):
     d, model = trained
-    s = predict_promoters(model, asm, tmp_path, regions=[parse_region("Chr1:1-60000", asm)],
+    s = predict_promoters(model, asm, tmp_path, regions=[parse_region("Chr1:1-60000", asm.card, asm.genome.length)],
                           params=ScanParams(99, 20, stride=25), threshold=None, top_k=50)
     assert s["windows"] == (60_000 - 120) // 25 + 1
     for name in ("plus", "minus"):
@@ -131,8 +134,8 @@ def test_kmer_baseline_separates_real_promoters(trained):
 
 
 def test_region_parsing(asm):
-    assert parse_region("Chr1:1,001-2,000", asm) == ("1", 1000, 2000)
+    assert parse_region("Chr1:1,001-2,000", asm.card, asm.genome.length) == ("1", 1000, 2000)
     with pytest.raises(PlantLLMError, match="outside"):
-        parse_region("Chr1:1-99999999", asm)
+        parse_region("Chr1:1-99999999", asm.card, asm.genome.length)
     with pytest.raises(PlantLLMError, match="must look like"):
-        parse_region("Chr1:abc", asm)
+        parse_region("Chr1:abc", asm.card, asm.genome.length)

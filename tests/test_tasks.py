@@ -17,7 +17,7 @@ from plantllm.species.genome import Genome
 from plantllm.core.sequence import reverse_complement
 from plantllm.species.card import load_card
 from plantllm.data.splits import Splitter
-from plantllm.data.background import dinucleotide_shuffle
+from plantllm.core.sequence import dinucleotide_shuffle
 from plantllm.data.tasks.motif import MotifParams, build_motif
 from plantllm.data.tasks.promoter import PromoterParams, build_promoter
 from plantllm.data.tasks.variants import VariantParams, build_variants

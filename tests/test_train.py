@@ -23,8 +23,11 @@ from plantllm.core.errors import CardError
 from plantllm.species.card import load_card
 from plantllm.data.splits import Splitter
 from plantllm.data.tasks.promoter import PromoterParams, build_promoter
-from plantllm.training.trainer import (COMPLETE, DnaCollator, TrainConfig, classification_metrics, complete_checkpoints,
-                            quarantine_incomplete, regression_metrics, run)
+from plantllm.core.metrics import classification_metrics, regression_metrics
+from plantllm.training.callbacks import COMPLETE, complete_checkpoints, quarantine_incomplete
+from plantllm.training.collators import DnaCollator
+from plantllm.training.config import TrainConfig
+from plantllm.training.trainer import run
 from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,3 +213,90 @@ def test_multilabel_motif_finetuning(tmp_path):
     s = run(TrainConfig.load(_cfg(tmp_path, task="multilabel", dataset=str(tmp_path / "m"), label_column="labels",
                                   model=str(ROOT / "configs/models/tiny-esm-6mer.yaml"), max_steps=6, max_length=32)))
     assert "test_auroc_macro" in s["test"]
+
+
+# ----------------------------------------------------------------------------- the pieces alone
+def test_collator_is_deterministic_and_eval_does_not_augment():
+    tok = T.char_tokenizer(max_length=40)
+    rows = [{"seq": "ACGTTGCAAC" * 3, "chrom": "1", "start": i * 30, "strand": "+"} for i in range(8)]
+    cfg = TrainConfig(task="mlm", model="x", dataset="x", max_length=40, repeat_weighting=False)
+    train = DnaCollator(tok, cfg, train=True, lm=True)
+    a, b = train(rows), train(rows)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same rows, the same draws
+    train.epoch = 1
+    assert not torch.equal(train(rows)["labels"], a["labels"])  # a new epoch, new draws
+    ev = DnaCollator(tok, cfg, train=False, lm=True)(rows)
+    masked = ev["labels"] != -100
+    assert masked.any(dim=1).all() and (ev["input_ids"][masked] != ev["labels"][masked]).any()
+    plain = DnaCollator(tok, TrainConfig(task="mlm", model="x", dataset="x", max_length=40, mlm_probability=0.0,
+                                         rc_augment=True), train=False, lm=True)(rows)
+    unmasked = plain["labels"] == -100
+    plain_ids = tok([r["seq"] for r in rows], return_tensors="pt")["input_ids"]
+    assert torch.equal(plain["input_ids"][unmasked], plain_ids[unmasked])  # no reverse complement
+    reg = DnaCollator(tok, TrainConfig(task="regression", model="x", dataset="x", label_column="y"), train=True,
+                      lm=False)([dict(r, y=i / 2) for i, r in enumerate(rows)])
+    assert reg["labels"].shape == (8, 1) and "loss_weight" not in reg
+
+
+def test_plant_loss_weights_tokens_and_classes():
+    from plantllm.training.callbacks import plant_loss
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 5, 7), torch.randint(7, (2, 5))
+    labels[0, 0] = -100
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 7), labels.reshape(-1), ignore_index=-100,
+                                           reduction="none")
+    ones = torch.ones(2, 5)
+    assert torch.isclose(plant_loss("mlm", logits, labels, ones), ce[labels.reshape(-1) != -100].mean())
+    half = ones.clone()
+    half[1] = 0.5
+    w = (labels.reshape(-1) != -100).float() * half.reshape(-1)
+    assert torch.isclose(plant_loss("mlm", logits, labels, half), (ce * w).sum() / w.sum())
+    clm = plant_loss("clm", logits, labels, ones)  # token t predicts token t+1
+    ce_shift = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 7), labels[:, 1:].reshape(-1))
+    assert torch.isclose(clm, ce_shift)
+    cls_logits, y = torch.randn(4, 2), torch.tensor([0, 0, 0, 1])
+    cw = torch.tensor([4 / 6, 4 / 2])
+    assert torch.isclose(plant_loss("classification", cls_logits, y, class_weights=cw),
+                         torch.nn.functional.cross_entropy(cls_logits, y, weight=cw))
+
+
+def test_callbacks_alone(tmp_path):
+    from types import SimpleNamespace
+
+    from plantllm.training.callbacks import EpochToCollator, MarkComplete, SteadyClock
+
+    state = SimpleNamespace(global_step=6, is_world_process_zero=True, epoch=2.0)
+    (tmp_path / "checkpoint-6").mkdir()
+    MarkComplete(tmp_path).on_save(None, state, None)
+    assert json.loads((tmp_path / "checkpoint-6" / COMPLETE).read_text())["step"] == 6
+    MarkComplete(tmp_path).on_save(None, SimpleNamespace(global_step=12, is_world_process_zero=False), None)
+    assert complete_checkpoints(tmp_path) == [tmp_path / "checkpoint-6"]
+    col = SimpleNamespace(epoch=0)
+    EpochToCollator(col).on_epoch_begin(None, state, None)
+    assert col.epoch == 2
+    clock, args = SteadyClock(), SimpleNamespace(max_steps=10)
+    assert clock.tokens_per_s(100) is None
+    for step in range(1, 11):
+        clock.on_step_end(args, SimpleNamespace(global_step=step), None)
+    assert clock.start_step == 2 and clock.end_step == 10 and clock.tokens_per_s(100) > 0
+
+
+def test_compute_metrics_per_task():
+    from types import SimpleNamespace
+
+    from plantllm.training.callbacks import make_compute_metrics
+
+    y = np.array([0, 0, 1, 1])
+    binary = make_compute_metrics("classification")(SimpleNamespace(
+        predictions=(np.array([[2.0, 0], [0, 1], [1, 0], [0, 3]]),), label_ids=y))
+    assert binary["auroc"] == pytest.approx(0.75) and binary["accuracy"] == pytest.approx(0.5)
+    multi = make_compute_metrics("classification")(SimpleNamespace(predictions=np.eye(3)[[0, 1, 2, 2]],
+                                                                   label_ids=np.array([0, 1, 2, 1])))
+    assert multi["accuracy"] == pytest.approx(0.75) and "f1_macro" in multi
+    reg = make_compute_metrics("regression")(SimpleNamespace(predictions=np.array([[1.0], [2], [3.5]]),
+                                                             label_ids=np.array([1.0, 2, 3])))
+    assert reg["pearson"] > 0.99
+    ml = make_compute_metrics("multilabel")(SimpleNamespace(predictions=np.array([[2.0, -1], [-2, 1], [1, 0]]),
+                                                            label_ids=np.array([[1, 0], [0, 1], [1, 1]])))
+    assert ml["auroc_macro"] == pytest.approx(1.0)

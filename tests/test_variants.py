@@ -15,8 +15,10 @@ from plantllm.apps.consequence import ConsequenceAnnotator
 from plantllm.core.errors import InputFileError
 from plantllm.species.card import load_card
 from plantllm.data.splits import Splitter
-from plantllm.training.trainer import TrainConfig, run
-from plantllm.apps.variant_scoring import VariantScorer, consequence_auroc, prioritize, run_scoring, score_vcf, write_saturation_vcf
+from plantllm.training.config import TrainConfig
+from plantllm.training.trainer import run
+from plantllm.apps.variant_report import consequence_auroc, prioritize, write_saturation_vcf
+from plantllm.apps.variant_scoring import VariantScorer, run_scoring, score_vcf
 from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
 ROOT = DATA.parent.parent

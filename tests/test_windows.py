@@ -14,7 +14,7 @@ from plantllm.species.genome import Genome
 from plantllm.core.sequence import reverse_complement, soft_mask
 from plantllm.species.card import load_card
 from plantllm.data.splits import Splitter
-from plantllm.data.tasks.pretrain import WindowParams, build_pretrain, iter_windows
+from plantllm.data.tasks.pretrain import WindowParams, build_pretrain, chromosome_windows
 
 
 @pytest.fixture(scope="module")
@@ -86,21 +86,21 @@ def test_n_heavy_windows_dropped(tmp_path):
     card = load_card(DATA / "cards" / "tair10_slice.yaml")
     card.fasta = fa
     asm = Assembly(card)
-    ws = list(iter_windows(asm, "1", WindowParams(length=256, stride=256, max_n_fraction=0.1)))
+    ws = list(chromosome_windows(asm, "1", WindowParams(length=256, stride=256, max_n_fraction=0.1)))
     assert [w["start"] for w in ws] == [0, 512]
     assert ws[1]["repeat_fraction"] == 1.0 and ws[0]["repeat_fraction"] == 0.0
 
 
 def test_small_batches_stream_the_same_windows(asm):
     p = WindowParams(length=300, stride=250)
-    a = [(w["start"], w["seq"]) for w in iter_windows(asm, "1", p)]
-    b = [(w["start"], w["seq"]) for w in iter_windows(asm, "1", p, batch=7)]
+    a = [(w["start"], w["seq"]) for w in chromosome_windows(asm, "1", p)]
+    b = [(w["start"], w["seq"]) for w in chromosome_windows(asm, "1", p, batch=7)]
     assert a == b and len(a) == (1_500_000 - 300) // 250 + 1
 
 
 def test_regions_promoters_and_intergenic(asm):
-    prom = list(iter_windows(asm, "1", WindowParams(length=200, stride=200, regions="promoters")))
-    inter = list(iter_windows(asm, "1", WindowParams(length=200, stride=200, regions="intergenic")))
+    prom = list(chromosome_windows(asm, "1", WindowParams(length=200, stride=200, regions="promoters")))
+    inter = list(chromosome_windows(asm, "1", WindowParams(length=200, stride=200, regions="intergenic")))
     tss = np.array(sorted(t.tss for t in asm.annotation.canonical_transcripts()))
     def near(w):
         i = np.searchsorted(tss, w["start"])

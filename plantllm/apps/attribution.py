@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from plantllm.core import console as con
-from plantllm.models import tokenizers as tokenization
+from plantllm.models.runner import ModelRunner
 from plantllm.core.errors import PlantLLMError
 from plantllm.core.sequence import encode
 
@@ -80,14 +80,12 @@ class Explained:
     """A fine-tuned classifier or regressor from a local folder, on the device, in eval mode."""
 
     def __init__(self, model_dir: str | Path, *, target: int | None = None, trust_remote_code: bool = False):
-        from plantllm.apps.promoter_scan import ModelScorer
-
-        self.scorer = ModelScorer(model_dir, trust_remote_code=trust_remote_code)
-        self.model, self.tok = self.scorer.model, self.scorer.tok
+        self.runner = ModelRunner(model_dir, "classification", trust_remote_code=trust_remote_code)
+        self.model, self.tok = self.runner.model, self.runner.tok
         self.target = target
 
     def __call__(self, seqs: list[str]) -> torch.Tensor:
-        logits = self.model(**self.scorer.encode(seqs)).logits.float()
+        logits = self.runner.outputs(self.runner.encode(seqs)).logits.float()
         return target_of(logits, self.model, self.target)
 
 
@@ -151,34 +149,29 @@ def attribution(delta: np.ndarray, X: torch.Tensor | np.ndarray) -> np.ndarray:
     return (-np.nanmean(delta, -1) * (X.sum(1) > 0)).astype(np.float32)
 
 
-@torch.inference_mode()
-def masked_ism(model, tok, seq: str, *, batch_size: int = 64) -> np.ndarray:
+def masked_ism(runner: ModelRunner, seq: str, *, batch_size: int = 64) -> np.ndarray:
     """(L, 4) zero-shot log-likelihood ratios of every SNV of ``seq`` from a masked LM, one masked
     pass per token. NaN where a mutated token is not in the vocabulary (BPE merges)."""
+    tok = runner.tok
     if tok.mask_token_id is None:
         raise PlantLLMError("the tokenizer has no mask token: masked ISM needs a masked language model")
-    enc = tok([tokenization.prepare(tok, seq)], return_offsets_mapping=True, return_special_tokens_mask=True,
-              return_tensors="pt")
+    enc = runner.encode([seq], offsets=True)
     ids, offs = enc["input_ids"][0], enc["offset_mapping"][0].tolist()
     special = enc["special_tokens_mask"][0].bool().tolist()
     vocab = tok.get_vocab()
     inv = {i: t for t, i in vocab.items()}
     case_upper = (getattr(tok, "plantllm", {}) or {}).get("case", "upper") == "upper"
     positions = [j for j in range(len(ids)) if not special[j] and offs[j][1] > offs[j][0]]
-    device = next(model.parameters()).device
     out = np.full((len(seq), 4), np.nan, dtype=np.float32)
     for k in range(0, len(positions), batch_size):
         chunk = positions[k:k + batch_size]
         batch = ids.repeat(len(chunk), 1)
-        for r, j in enumerate(chunk):
-            batch[r, j] = tok.mask_token_id
-        mask = enc["attention_mask"].repeat(len(chunk), 1)
-        logp = torch.log_softmax(model(input_ids=batch.to(device), attention_mask=mask.to(device)).logits.float(),
-                                 -1).cpu()
+        batch[torch.arange(len(chunk)), torch.as_tensor(chunk)] = tok.mask_token_id
+        logp = runner.masked_log_probs(batch, enc["attention_mask"].repeat(len(chunk), 1), chunk)
         for r, j in enumerate(chunk):
             a, b = offs[j]
             ref_tok = inv[int(ids[j])]
-            ref_lp = logp[r, j, int(ids[j])]
+            ref_lp = logp[r, int(ids[j])]
             for i in range(a, b):
                 within = i - a
                 for c, base in enumerate(ALPHABET):
@@ -188,7 +181,7 @@ def masked_ism(model, tok, seq: str, *, batch_size: int = 64) -> np.ndarray:
                     alt = ref_tok[:within] + (base if case_upper else base.lower()) + ref_tok[within + 1:]
                     alt_id = vocab.get(alt)
                     if alt_id is not None and len(alt) == len(ref_tok):
-                        out[i, c] = float(logp[r, j, alt_id] - ref_lp)
+                        out[i, c] = float(logp[r, alt_id] - ref_lp)
     return out
 
 
@@ -197,8 +190,7 @@ def integrated_gradients(explained: Explained, seqs: list[str], *, steps: int = 
     """(N, L) per-base attribution by integrated gradients over the token embeddings (captum)."""
     from captum.attr import LayerIntegratedGradients
 
-    model, tok = explained.model, explained.tok
-    device = next(model.parameters()).device
+    model, tok, runner = explained.model, explained.tok, explained.runner
     L = len(seqs[0])
 
     def forward(ids, mask):
@@ -209,10 +201,9 @@ def integrated_gradients(explained: Explained, seqs: list[str], *, steps: int = 
     out = np.zeros((len(seqs), L), dtype=np.float32)
     for k in range(0, len(seqs), batch_size):
         chunk = seqs[k:k + batch_size]
-        enc = tok([tokenization.prepare(tok, s) for s in chunk], padding=True, return_offsets_mapping=True,
-                  return_special_tokens_mask=True, return_tensors="pt")
-        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-        special = enc["special_tokens_mask"].bool().to(device)
+        enc = runner.encode(chunk, offsets=True)
+        ids, mask = enc["input_ids"].to(runner.device), enc["attention_mask"].to(runner.device)
+        special = enc["special_tokens_mask"].bool().to(runner.device)
         base = torch.where(special | (mask == 0), ids, torch.full_like(ids, blank))
         attr = lig.attribute(ids, baselines=base, additional_forward_args=(mask,), n_steps=steps,
                              internal_batch_size=max(steps, 8))
@@ -293,7 +284,6 @@ def run_mutagenesis(model_dir: str | Path, seq: str, out: str | Path, *, method:
     import json
     import time
 
-    from plantllm.models import checkpoint as M
     from plantllm.core.io import atomic_write
 
     if method not in ("ism", "masked"):
@@ -309,11 +299,10 @@ def run_mutagenesis(model_dir: str | Path, seq: str, out: str | Path, *, method:
         ref, delta, what = float(y0[0]), delta[0], "score change (model target, log-odds)"
         passes = 3 * len(seq) + 1
     else:
-        model, tok = M.load(model_dir, task="mlm", trust_remote_code=trust_remote_code)
-        model.eval()
-        delta = masked_ism(model, tok, seq)
+        runner = ModelRunner(model_dir, "mlm", trust_remote_code=trust_remote_code)
+        delta = masked_ism(runner, seq)
         ref, what = None, "log P(alt) - log P(ref) at the masked token"
-        passes = len(tok(tokenization.prepare(tok, seq))["input_ids"])
+        passes = int(runner.encode([seq], offsets=True)["input_ids"].shape[1])
     seconds = time.time() - t
     where = f"{chrom}:{start + 1}-{start + len(seq)}({strand})" if chrom else f"{len(seq)} bp sequence"
     write_matrix(seq, delta, out / "mutagenesis.tsv", chrom=chrom, start=start, strand=strand)

@@ -14,6 +14,8 @@ from functools import cached_property
 
 import numpy as np
 
+from plantllm.core.intervals import IntervalIndex
+
 from plantllm.species.assembly import Assembly
 from plantllm.species.annotation import Transcript
 
@@ -54,14 +56,12 @@ class ConsequenceAnnotator:
         for t in asm.annotation.transcripts:
             self.tx.setdefault(t.chrom, []).append(t)
         self.loci = {t.id: g.locus for g in asm.annotation.genes for t in g.transcripts}
-        self.starts: dict[str, np.ndarray] = {}
-        self.ends: dict[str, np.ndarray] = {}
         pad = max(self.card.promoter_upstream, self.card.downstream)
-        for c, ts in self.tx.items():
+        for ts in self.tx.values():
             ts.sort(key=lambda t: t.start)
-            self.starts[c] = np.array([t.start - pad for t in ts])
-            self.ends[c] = np.array([t.end + pad for t in ts])
-        self._max_span = {c: int((self.ends[c] - self.starts[c]).max()) for c in self.tx}
+        # each transcript with its upstream/downstream reach, in the one interval index
+        self._flat = [t for ts in self.tx.values() for t in ts]
+        self.index = IntervalIndex((t.chrom, t.start - pad, t.end + pad) for t in self._flat)
 
     @cached_property
     def _cds_index(self) -> dict[str, np.ndarray]:
@@ -75,12 +75,7 @@ class ConsequenceAnnotator:
         return out
 
     def nearby(self, chrom: str, pos: int) -> list[Transcript]:
-        if chrom not in self.tx:
-            return []
-        starts, ends, ts = self.starts[chrom], self.ends[chrom], self.tx[chrom]
-        hi = int(np.searchsorted(starts, pos, side="right"))
-        lo = int(np.searchsorted(starts, pos - self._max_span[chrom], side="left"))
-        return [ts[i] for i in range(lo, hi) if ends[i] > pos]
+        return [self._flat[i] for i in sorted(self.index.containing(chrom, pos).tolist())]
 
     def annotate(self, chrom: str, pos: int, ref: str, alt: str) -> Consequence:
         """Most severe consequence of REF>ALT at 0-based ``pos`` over all transcripts."""

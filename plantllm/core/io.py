@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+import yaml
+
 from plantllm.core.errors import InputFileError, MissingFileError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -127,17 +129,48 @@ def check_line_text(path: Path, lineno: int, line: str) -> None:
                              fix="check that this is the right file and that it was copied completely")
 
 
-def read_yaml(path: str | Path, what: str, fix: str | None = None):
-    """A YAML file as data (``yaml.safe_load``: no tags that build Python objects), with clear errors."""
-    import yaml
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one YAML mapping."""
 
+    def __init__(self, key, first_line: int, mark):
+        super().__init__(None, None, f"duplicate key '{key}' (first on line {first_line})", mark)
+        self.key, self.first_line = key, first_line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no tags that build Python objects) that refuses a key repeated in one
+    mapping: PyYAML keeps the last value silently, so a card with two ``ploidy:`` lines would load
+    with whichever came last. Keys merged in with ``<<: *anchor`` may still be overridden."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise DuplicateKeyError(key, seen[key], key_node.start_mark)
+                    seen[key] = key_node.start_mark.line + 1
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path, what: str, fix: str | None = None):
+    """A YAML file as data, with clear errors: ``yaml.safe_load`` semantics (no tags that build
+    Python objects), and a key repeated in one mapping is an error naming its line."""
     from plantllm.core.errors import CardError
 
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"{what} not found", path=p, fix=fix)
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.load(p.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except DuplicateKeyError as e:
+        raise CardError(f"duplicate key '{e.key}' (first on line {e.first_line})", path=p,
+                        line=e.problem_mark.line + 1, fix="keep one: YAML would silently use only the last") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise CardError(f"not valid YAML: {getattr(e, 'problem', None) or e}", path=p,

@@ -6,6 +6,8 @@ Lookup tables of 256 entries turn bytes into codes in one numpy call, as in GPN'
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 
 ACGT = "ACGT"
@@ -87,3 +89,51 @@ def ambiguous_positions(seq: str | bytes | np.ndarray) -> np.ndarray:
 
 def ambiguity_to_n(seq: str) -> str:
     return seq.translate(_TO_N)
+
+
+def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
+    """Shuffle preserving dinucleotide counts exactly (Altschul & Erickson 1985, Euler path).
+
+    Written here because the field's implementations (tangermeme, MEME's fasta-shuffle-letters)
+    work on one-hot tensors or need an external binary; this is the textbook algorithm on a string.
+    Case is dropped (the result is upper case).
+    """
+    s = seq.upper()
+    if len(s) < 3:
+        return s
+    edges: dict[str, list[str]] = defaultdict(list)
+    for a, b in zip(s, s[1:]):
+        edges[a].append(b)
+    last = s[-1]
+    while True:
+        # a random last exit edge for every vertex but the final one; they must form a tree into `last`
+        last_exit = {v: int(rng.integers(len(out))) for v, out in edges.items() if v != last}
+        ok = True
+        for v in last_exit:
+            seen, u = set(), v
+            while u != last:
+                if u in seen:
+                    ok = False
+                    break
+                seen.add(u)
+                u = edges[u][last_exit[u]]
+            if not ok:
+                break
+        if ok:
+            break
+    order: dict[str, list[str]] = {}
+    for v, out in edges.items():
+        out = list(out)
+        keep = out.pop(last_exit[v]) if v in last_exit else None
+        rng.shuffle(out)
+        if keep is not None:
+            out.append(keep)
+        order[v] = out
+    res, u = [s[0]], s[0]
+    ptr = defaultdict(int)
+    for _ in range(len(s) - 1):
+        nxt = order[u][ptr[u]]
+        ptr[u] += 1
+        res.append(nxt)
+        u = nxt
+    return "".join(res)

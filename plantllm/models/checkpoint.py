@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
@@ -27,6 +26,7 @@ from transformers.utils import logging as hf_logging
 
 from plantllm import __version__
 from plantllm.models import tokenizers as tokenization
+from plantllm.core.config import build, check_value, convert, setting
 from plantllm.core.errors import CardError, InputFileError, MissingFileError, PlantLLMError, did_you_mean
 from plantllm.core.io import atomic_path, read_yaml
 
@@ -51,7 +51,6 @@ REMOTE_CODE = {
 hf_logging.disable_progress_bar()  # plantllm shows its own progress; per-shard bars are noise here
 hf_logging.set_verbosity_error()  # load reports list heads a task adds on purpose (e.g. a new classifier)
 TASKS = ("mlm", "clm", "classification", "multilabel", "regression", "embedding")
-SPEC_KEYS = {"name", "architecture", "objective", "tokenizer", "max_length", "config", "notes"}
 
 
 @dataclass
@@ -65,27 +64,56 @@ class ModelSpec:
     source: Path | None = None
 
 
+@dataclass
+class TokenizerSection:
+    """``tokenizer:`` of a model config (see ``plantllm.models.tokenizers.build``)."""
+
+    kind: str = setting("char", choices=tokenization.KINDS)
+    k: int = setting(6, min=1, max=8)
+    vocab_size: int = setting(4096, min=16)
+    case: str = setting("upper", choices=("upper", "keep"))
+    chunk: int = setting(1000, min=1)
+
+
+@dataclass
+class SpecFile:
+    """What a ``configs/models/*.yaml`` may hold, with types and ranges."""
+
+    architecture: str = setting(choices=tuple(FAMILIES), fix="see configs/models/ for examples")
+    name: str | None = None
+    objective: str | None = setting(None, choices=("mlm", "clm"))
+    tokenizer: dict[str, Any] | None = None  # checked against TokenizerSection
+    max_length: int = setting(1024, min=1)
+    config: dict[str, Any] | None = None  # checked against the architecture's transformers config
+    notes: str = ""
+
+
 def load_spec(path: str | Path) -> ModelSpec:
-    """A model config from ``configs/models/*.yaml``; unknown keys are errors with a suggestion."""
+    """A model config from ``configs/models/*.yaml``: unknown keys (with a suggestion), wrong types and
+    out-of-range values are one-line errors naming the file and the key."""
     p = Path(path)
-    data = read_yaml(p, "model config", fix="see configs/models/ for examples") or {}
-    for k in data:
-        if k not in SPEC_KEYS:
-            raise CardError(f"unknown key '{k}'{did_you_mean(k, SPEC_KEYS)}", path=p)
-    arch = data.get("architecture")
-    if arch not in FAMILIES:
-        raise CardError(f"architecture '{arch}' must be one of {sorted(FAMILIES)}{did_you_mean(arch, FAMILIES)}",
-                        path=p)
-    obj = data.get("objective", FAMILIES[arch]["objectives"][0])
+    raw = build(SpecFile, read_yaml(p, "model config", fix="see configs/models/ for examples"), path=p)
+    arch = raw.architecture
+    obj = raw.objective or FAMILIES[arch]["objectives"][0]
     if obj not in FAMILIES[arch]["objectives"]:
         raise CardError(f"{arch} models are built for {FAMILIES[arch]['objectives']}, not '{obj}'", path=p)
+    tokenizer = convert(TokenizerSection, raw.tokenizer, path=p, where="tokenizer") if raw.tokenizer else {}
+    kind = tokenizer.get("kind", "char")
+    for key, kinds in (("k", ("kmer", "kmer_overlap")), ("vocab_size", ("bpe",)), ("chunk", ("bpe",))):
+        if key in tokenizer and kind not in kinds:
+            raise CardError(f"tokenizer.{key} is only for {' and '.join(kinds)} tokenizers, not {kind}", path=p)
     defaults = AutoConfig.for_model(arch)
-    for k in data.get("config") or {}:
+    config = dict(raw.config or {})
+    for k, v in config.items():
         if not hasattr(defaults, k):
             known = [a for a in vars(defaults) if not a.startswith("_")]
             raise CardError(f"config.{k} is not a {arch} setting{did_you_mean(k, known)}", path=p)
-    return ModelSpec(data.get("name", p.stem), arch, obj, data.get("tokenizer") or {"kind": "char"},
-                     int(data.get("max_length", 1024)), data.get("config") or {}, p)
+        default = getattr(defaults, k)
+        tp = next((t for t in (bool, int, float) if isinstance(default, t)), None)  # bool before int
+        if tp is not None and v is not None:
+            config[k] = check_value(v, tp, key=f"config.{k}", path=p)
+    return ModelSpec(raw.name if raw.name is not None else p.stem, arch, obj, tokenizer or {"kind": "char"},
+                     raw.max_length, config, p)
 
 
 def _auto_for(task: str, objective: str | None = None):
@@ -241,28 +269,3 @@ def model_card(model, tok, info: dict) -> str:
              "```python", "from transformers import AutoModel, AutoTokenizer",
              "model = AutoModel.from_pretrained(PATH); tokenizer = AutoTokenizer.from_pretrained(PATH)", "```", ""]
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- embeddings
-@torch.inference_mode()
-def embed(model, tok, seqs: list[str], *, pooling: str = "mean", batch_size: int = 16) -> np.ndarray:
-    """(n, hidden) embeddings: mean over non-special tokens, or the first ([CLS]) token."""
-    if pooling not in ("mean", "cls"):
-        raise PlantLLMError("pooling must be 'mean' or 'cls'")
-    model.eval()
-    out = []
-    for i in range(0, len(seqs), batch_size):
-        batch = [tokenization.prepare(tok, s) for s in seqs[i:i + batch_size]]
-        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, return_special_tokens_mask=True)
-        special = enc.pop("special_tokens_mask")
-        kw = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-        if model.config.model_type == "mamba":
-            kw.pop("attention_mask", None)
-        res = model(**kw, output_hidden_states=True)
-        h = res.hidden_states[-1] if getattr(res, "hidden_states", None) is not None else res.last_hidden_state
-        if pooling == "cls":
-            out.append(h[:, 0].float().numpy())
-        else:
-            m = (enc["attention_mask"].bool() & ~special.bool()).unsqueeze(-1).float()
-            out.append(((h * m).sum(1) / m.sum(1).clamp(min=1)).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)

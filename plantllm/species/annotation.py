@@ -1,12 +1,8 @@
 """Annotation: genes, transcripts, TSS/TTS and region classes from GFF3 or GTF.
 
-The file is parsed by gffutils into an SQLite database that is cached next to the
-user's file (or in the cache folder) and reused while the file is unchanged.
-Before building, one streaming pass checks the file with line numbers (gffutils
-accepts malformed input silently) and writes a slim copy with only the attributes
-plantllm uses: NCBI GFF3 carries kilobytes of free text per line (Note, inference,
-Dbxref) that gffutils would otherwise parse and store, and dropping it is what makes
-our on-disk build faster than gffutils' own in-memory build of the full file.
+The file is read through a cached gffutils database (``plantllm.species.gff``: checked
+line by line, slimmed, rebuilt when the file changes); this module turns its features
+into gene and transcript models and region classes.
 
 NCBI (RefSeq), Ensembl Plants and Phytozome GFF3 and GTF (with or without gene and
 transcript lines) are supported. Coordinates: GFF is 1-based closed; everything
@@ -17,8 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,17 +21,12 @@ from pathlib import Path
 import gffutils
 import numpy as np
 
-from plantllm.core.cache import cache_dir, writable_dir
 from plantllm.core.errors import ChromosomeError, InputFileError, did_you_mean
-from plantllm.core.io import atomic_path, fingerprint, open_text, require_file
+from plantllm.core.intervals import IntervalIndex, merge
+from plantllm.core.io import fingerprint, require_file
 from plantllm.species.card import SpeciesCard
+from plantllm.species.gff import SCHEMA_VERSION, build_db, db_path_for, detect_format, read_meta
 
-SCHEMA_VERSION = "1"
-KEEP_ATTRIBUTES = {
-    "ID", "Parent", "Name", "gene", "gene_id", "transcript_id", "gene_name", "locus_tag", "gene_biotype",
-    "biotype", "gene_type", "transcript_biotype", "transcript_type", "product", "tag", "protein_id", "Alias",
-    "canonical", "is_canonical", "longest", "pseudo", "gbkey",
-}
 EXON_TYPES = {"exon", "pseudogenic_exon"}
 CDS_TYPES = {"CDS"}
 UTR5_TYPES = {"five_prime_UTR", "5UTR", "five_prime_utr", "UTR5"}
@@ -46,7 +35,6 @@ SUBPART_TYPES = EXON_TYPES | CDS_TYPES | UTR5_TYPES | UTR3_TYPES
 #: region classes from most to least specific; a position gets the first that applies
 REGION_CLASSES = ("CDS", "five_prime_UTR", "three_prime_UTR", "noncoding_exon", "intron", "promoter", "downstream", "intergenic")
 _ID_PREFIX = re.compile(r"^(gene|transcript|rna|mrna|cds|exon)[-:]", re.IGNORECASE)
-_STRANDS = {"+", "-", ".", "?"}
 
 
 @dataclass(frozen=True)
@@ -124,163 +112,6 @@ def locus_of(feature_id: str) -> str:
     return _ID_PREFIX.sub("", feature_id)
 
 
-# ---------------------------------------------------------------- checking
-def detect_format(path: Path, declared: str | None = None) -> str:
-    if declared:
-        return declared
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith(".gtf"):
-        return "gtf"
-    if name.endswith((".gff", ".gff3")):
-        return "gff3"
-    with open_text(path) as fh:
-        for line in fh:
-            if line.startswith("#") or not line.strip():
-                continue
-            cols = line.rstrip("\n").split("\t")
-            return "gtf" if len(cols) == 9 and re.search(r'\w+ "[^"]*";', cols[8]) else "gff3"
-    return "gff3"
-
-
-def _gtf_attrs(text: str) -> dict[str, str]:
-    out = {}
-    for part in text.strip().split(";"):
-        part = part.strip()
-        if part:
-            k, _, v = part.partition(" ")
-            out.setdefault(k, v.strip().strip('"'))
-    return out
-
-
-def check_and_slim(path: Path, fmt: str, out: Path) -> dict[str, int]:
-    """Check a GFF3/GTF line by line and write a slim copy for gffutils.
-
-    Returns the maximum feature end per seqid (for the length check against the FASTA).
-    Raises InputFileError naming the line for: wrong column count, non-integer or
-    reversed coordinates, bad strand, GFF3 children whose Parent is never defined,
-    GTF lines without gene_id/transcript_id.
-    """
-    ids: set[str] = set()
-    parents: list[tuple[str, int]] = []
-    max_end: dict[str, int] = {}
-    n_features = 0
-    with open_text(path) as fh, open(out, "w") as w:
-        w.write("##gff-version 3\n" if fmt == "gff3" else "")
-        for lineno, line in enumerate(fh, 1):
-            if line.startswith("##FASTA"):
-                break
-            if line.startswith("#") or not line.strip():
-                continue
-            if "\x00" in line:
-                raise InputFileError("contains a NUL byte: binary or corrupt file", path=path, line=lineno)
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) != 9:
-                hint = " (columns must be separated by tabs, not spaces)" if len(line.split()) >= 9 else ""
-                raise InputFileError(f"expected 9 tab-separated columns, found {len(cols)}{hint}", path=path,
-                                     line=lineno, fix="repair or remove this line")
-            seqid, _src, ftype, start, end, _score, strand, _phase, attrs = cols
-            try:
-                s, e = int(start), int(end)
-            except ValueError:
-                raise InputFileError(f"start/end must be integers, got '{start}'/'{end}'", path=path,
-                                     line=lineno) from None
-            if s < 1:
-                raise InputFileError(f"start {s} < 1: GFF coordinates are 1-based", path=path, line=lineno)
-            if s > e:
-                raise InputFileError(f"start {s} > end {e} (wrong coordinate order)", path=path, line=lineno,
-                                     fix="swap start and end; strand goes in column 7")
-            if strand not in _STRANDS:
-                raise InputFileError(f"strand '{strand}' must be +, -, . or ?", path=path, line=lineno)
-            n_features += 1
-            if e > max_end.get(seqid, 0):
-                max_end[seqid] = e
-            if fmt == "gff3":
-                kept = []
-                for item in attrs.strip().strip(";").split(";"):
-                    if not item:
-                        continue
-                    key, eq, value = item.partition("=")
-                    key = key.strip()
-                    if not eq:
-                        raise InputFileError(f"attribute '{item[:40]}' is not key=value (GTF given as GFF3?)",
-                                             path=path, line=lineno, fix="name the file .gtf or set annotation.format")
-                    if key == "ID":
-                        ids.add(value)
-                    elif key == "Parent":
-                        parents.extend((p, lineno) for p in value.split(","))
-                    if key in KEEP_ATTRIBUTES:
-                        kept.append(f"{key}={value}")
-                cols[8] = ";".join(kept)
-            else:
-                a = _gtf_attrs(attrs)
-                if "gene_id" not in a:
-                    raise InputFileError("GTF line without gene_id", path=path, line=lineno)
-                if ftype not in ("gene",) and "transcript_id" not in a:
-                    raise InputFileError("GTF line without transcript_id", path=path, line=lineno)
-                cols[8] = " ".join(f'{k} "{v}";' for k, v in a.items() if k in KEEP_ATTRIBUTES)
-            w.write("\t".join(cols) + "\n")
-    if n_features == 0:
-        raise InputFileError("no features found (empty or truncated annotation)", path=path)
-    for parent, lineno in parents:
-        if parent not in ids:
-            raise InputFileError(f"orphan feature: Parent '{parent}' is not the ID of any feature", path=path,
-                                 line=lineno, fix="add the parent feature or remove its children")
-    return max_end
-
-
-# ---------------------------------------------------------------- database
-def _db_path(gff: Path) -> Path:
-    base = gff.parent if writable_dir(gff.parent) else cache_dir("gffdb", str(gff.resolve()))
-    return base / (gff.name + ".plantllm.db")
-
-
-def _read_meta(db: Path) -> dict:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM plantllm_meta WHERE key='meta'").fetchone()
-        finally:
-            con.close()
-        return json.loads(row[0]) if row else {}
-    except sqlite3.Error:
-        return {}
-
-
-def build_db(gff: Path, fmt: str, db: Path) -> dict:
-    """Check, slim and load ``gff`` into ``db`` atomically; returns the stored metadata."""
-    with tempfile.TemporaryDirectory(dir=db.parent) as tmp:
-        slim = Path(tmp) / ("slim." + ("gtf" if fmt == "gtf" else "gff3"))
-        max_end = check_and_slim(gff, fmt, slim)
-        meta = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint(gff), "format": fmt, "max_end": max_end,
-                "source": str(gff)}
-        with atomic_path(db) as tmp_db:
-            kw = dict(merge_strategy="create_unique", keep_order=False, sort_attribute_values=False,
-                      verbose=False, force=True)
-            if fmt == "gtf":
-                # NCBI GTF has gene and transcript lines; others (e.g. Ensembl GTF from older releases,
-                # StringTie) may not, and then gffutils infers them.
-                has_tx = _gtf_has(slim, "transcript")
-                kw.update(disable_infer_transcripts=has_tx, disable_infer_genes=_gtf_has(slim, "gene"),
-                          id_spec={"gene": "gene_id", "transcript": "transcript_id"})
-            else:
-                kw.update(disable_infer_genes=True, disable_infer_transcripts=True)
-            try:
-                gffutils.create_db(str(slim), str(tmp_db), **kw)
-            except Exception as e:  # gffutils raises bare ValueError/IndexError on odd input
-                raise InputFileError(f"gffutils could not load the annotation: {e}", path=gff) from None
-            con = sqlite3.connect(tmp_db)
-            con.execute("CREATE TABLE plantllm_meta (key TEXT PRIMARY KEY, value TEXT)")
-            con.execute("INSERT INTO plantllm_meta VALUES ('meta', ?)", (json.dumps(meta),))
-            con.commit()
-            con.close()
-    return meta
-
-
-def _gtf_has(path: Path, ftype: str) -> bool:
-    with open(path) as fh:
-        return any(line.split("\t", 3)[2] == ftype for line in fh if line.count("\t") >= 8)
-
-
 class Annotation:
     """Gene models of one species, read through a cached gffutils database.
 
@@ -300,8 +131,8 @@ class Annotation:
                                  fix="set annotation.gff in the card or pass --gff")
         self.path = require_file(Path(path), "annotation")
         self.format = detect_format(self.path, card.annotation_format)
-        self.db_path = _db_path(self.path)
-        meta = {} if rebuild else (_read_meta(self.db_path) if self.db_path.exists() else {})
+        self.db_path = db_path_for(self.path)
+        meta = {} if rebuild else (read_meta(self.db_path) if self.db_path.exists() else {})
         self.built = False
         if meta.get("fingerprint") != fingerprint(self.path) or meta.get("schema") != SCHEMA_VERSION:
             meta = build_db(self.path, self.format, self.db_path)
@@ -364,7 +195,7 @@ class Annotation:
             _, seqid, start, end, strand, ftype, attrs = feat[tid]
             a = json.loads(attrs)
             gids = sorted({_root(p, parent_of) for p in parent_of.get(tid, ()) if p in feat}) or [tid]
-            exons = sorted(parts["exon"]) or _merge(sorted(parts["cds"] + parts["utr"]))
+            exons = sorted(parts["exon"]) or merge(parts["cds"] + parts["utr"])
             cds = sorted(parts["cds"])
             for (s1, e1), (s2, _e2) in zip(exons, exons[1:]):
                 if s2 < e1:
@@ -407,6 +238,26 @@ class Annotation:
         txs = self.canonical_transcripts() if canonical_only else self.transcripts
         return [t for t in txs if t.coding or not coding_only]
 
+    @cached_property
+    def gene_index(self) -> IntervalIndex:
+        """Gene bodies by chromosome; query ids index ``genes``."""
+        return IntervalIndex((g.chrom, g.start, g.end) for g in self.genes)
+
+    @cached_property
+    def tss_index(self) -> IntervalIndex:
+        """The TSS of every transcript as a 1-bp interval by chromosome; ids index ``transcripts``."""
+        return IntervalIndex((t.chrom, t.tss, t.tss + 1) for t in self.transcripts)
+
+    def tss_distance(self, chrom: str, pos: int) -> int:
+        """Bases from ``pos`` to the nearest annotated TSS (any transcript); a huge number when none."""
+        _, d = self.tss_index.nearest(chrom, pos)
+        return d if d >= 0 else 1 << 62
+
+    def nearest_gene(self, chrom: str, pos: int) -> Gene | None:
+        """The gene containing ``pos`` (the first by start), else the nearest by gene body."""
+        i, _ = self.gene_index.nearest(chrom, pos)
+        return self.genes[i] if i >= 0 else None
+
     def counts(self) -> dict[str, int]:
         return {"genes": len(self.genes), "transcripts": len(self.transcripts),
                 "coding_genes": sum(any(t.coding for t in g.transcripts) for g in self.genes)}
@@ -440,63 +291,39 @@ def _first(attrs: dict, *keys: str) -> str | None:
     return None
 
 
-def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for s, e in intervals:
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
 class RegionIndex:
-    """Per chromosome and region class, merged intervals as sorted numpy arrays.
+    """Per chromosome and region class, the merged intervals in the one interval index.
 
-    Classifying a position is one ``searchsorted`` per class, so millions of
-    variant or window positions are classed in a vectorized call. Written here
-    rather than with bedtools because the membership test needs arrays in memory.
+    Classifying a position is one vectorized containment query per class, so millions of
+    variant or window positions are classed in one call.
     """
 
-    def __init__(self, intervals: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]):
-        self.intervals = intervals
+    def __init__(self, index: IntervalIndex):
+        self.index = index  # keys: (chrom, region class)
 
     @classmethod
     def from_transcripts(cls, transcripts: list[Transcript], card: SpeciesCard) -> "RegionIndex":
-        raw: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+        raw: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
         up, down_p, down = card.promoter_upstream, card.promoter_downstream, card.downstream
         for t in transcripts:
-            r = raw[t.chrom]
             n = card.chromosome(t.chrom).length
-            r["CDS"].extend(t.cds)
             u5, u3 = t.utrs()
-            r["five_prime_UTR"].extend(u5)
-            r["three_prime_UTR"].extend(u3)
-            if not t.cds:  # non-coding exons: count as transcribed, not as UTR
-                r["noncoding_exon"].extend(t.exons)
-            r["intron"].extend(t.introns())
+            parts = {"CDS": list(t.cds), "five_prime_UTR": u5, "three_prime_UTR": u3,
+                     "noncoding_exon": [] if t.cds else list(t.exons),  # non-coding exons: transcribed, not UTR
+                     "intron": t.introns()}
             if t.strand == "-":
-                r["promoter"].append((max(0, t.end - down_p), min(n, t.end + up)))
-                r["downstream"].append((max(0, t.start - down), t.start))
+                parts["promoter"] = [(max(0, t.end - down_p), min(n, t.end + up))]
+                parts["downstream"] = [(max(0, t.start - down), t.start)]
             else:
-                r["promoter"].append((max(0, t.start - up), min(n, t.start + down_p)))
-                r["downstream"].append((t.end, min(n, t.end + down)))
-        out = {}
-        for chrom, classes in raw.items():
-            out[chrom] = {}
-            for k, iv in classes.items():
-                m = _merge(sorted(x for x in iv if x[1] > x[0]))
-                arr = np.array(m, dtype=np.int64).reshape(-1, 2)
-                out[chrom][k] = (arr[:, 0].copy(), arr[:, 1].copy())
-        return cls(out)
+                parts["promoter"] = [(max(0, t.start - up), min(n, t.start + down_p))]
+                parts["downstream"] = [(t.end, min(n, t.end + down))]
+            for k, iv in parts.items():
+                raw[(t.chrom, k)].extend(iv)
+        return cls(IntervalIndex((key, s, e) for key, iv in raw.items()
+                                 for s, e in merge(x for x in iv if x[1] > x[0])))
 
     def contains(self, chrom: str, cls_name: str, pos: np.ndarray) -> np.ndarray:
-        starts, ends = self.intervals.get(chrom, {}).get(cls_name, (np.empty(0, np.int64), np.empty(0, np.int64)))
-        idx = np.searchsorted(starts, pos, side="right") - 1
-        ok = idx >= 0
-        res = np.zeros(len(pos), dtype=bool)
-        res[ok] = pos[ok] < ends[idx[ok]]
-        return res
+        return self.index.covers((chrom, cls_name), pos)
 
     def classify(self, chrom: str, pos: np.ndarray) -> np.ndarray:
         """Region class per 0-based position, most specific class first."""
@@ -510,6 +337,4 @@ class RegionIndex:
         return out
 
     def coverage(self, chrom: str, cls_name: str) -> int:
-        starts, ends = self.intervals.get(chrom, {}).get(cls_name, (np.empty(0), np.empty(0)))
-        return int((ends - starts).sum())
-
+        return self.index.coverage((chrom, cls_name))

@@ -19,6 +19,7 @@ from plantllm.species.annotation import Annotation
 from plantllm.core.errors import PlantLLMError, did_you_mean
 from plantllm.species.genome import Genome, SequenceStats, read_fasta_lengths
 from plantllm.core.io import atomic_write
+from plantllm.core.tables import read_key_values
 from plantllm.species.repeats import Repeats
 from plantllm.species.card import SpeciesCard, get_card, resolve_path
 
@@ -71,9 +72,7 @@ class Assembly:
         """gene -> homeolog group from the card's ``homeologs`` table (empty when none)."""
         if self.card.homeologs is None:
             return {}
-        from plantllm.species.polyploid import read_groups
-
-        return read_groups(self.card.homeologs)
+        return read_key_values(self.card.homeologs, "homeolog table", columns=("gene", "group"))
 
 
 @dataclass

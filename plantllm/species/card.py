@@ -19,31 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
+from plantllm.core.config import build, setting
 from plantllm.core.errors import CardError, ChromosomeError, MissingFileError, UnknownSpeciesError, did_you_mean
 
 IUPAC_POLICIES = ("keep", "to_n", "reject")
 REPEAT_SOURCES = ("none", "soft_mask", "rmsk_out", "rmsk_table", "te_gff", "bed")
 ORGANELLE_KINDS = ("chloroplast", "mitochondrion", "plastid", "other")
-
-_TOP_KEYS = {"name", "scientific_name", "common_name", "assembly", "accession", "ploidy", "genome",
-             "annotation", "repeats", "chromosomes", "subgenomes", "homeologs", "notes"}
-_GENOME_KEYS = {"fasta", "soft_masked", "iupac", "partial"}
-_ANNOTATION_KEYS = {"gff", "format", "style", "promoter_upstream", "promoter_downstream", "downstream"}
-_REPEAT_KEYS = {"source", "path", "weight"}
-_CHROM_KEYS = {"name", "length", "aliases", "kind", "subgenome"}
-
-
-def _strict(d: Any, allowed: set[str], where: str, path: Path | None) -> dict:
-    if d is None:
-        return {}
-    if not isinstance(d, dict):
-        raise CardError(f"'{where}' must be a mapping, got {type(d).__name__}", path=path)
-    for k in d:
-        if k not in allowed:
-            raise CardError(f"unknown key '{where + '.' if where else ''}{k}'{did_you_mean(k, allowed)}",
-                            path=path, fix=f"valid keys here: {', '.join(sorted(allowed))}")
-    return d
 
 
 @dataclass(frozen=True)
@@ -180,38 +161,77 @@ def resolve_path(value: str | None, base: Path | None) -> Path | None:
     return p
 
 
+# ---------------------------------------------------------------------- the file's shape
+# What a card file may hold, key by key, with types and ranges (plantllm.core.config checks them).
+@dataclass
+class GenomeSection:
+    fasta: str | None = None
+    soft_masked: bool = True
+    iupac: str = setting("to_n", choices=IUPAC_POLICIES)
+    partial: bool = False
+
+
+@dataclass
+class AnnotationSection:
+    gff: str | None = None
+    format: str | None = setting(None, choices=("gff3", "gtf"))
+    style: str | None = None
+    promoter_upstream: int = setting(1000, min=0)
+    promoter_downstream: int = setting(0, min=0)
+    downstream: int = setting(1000, min=0)
+
+
+@dataclass
+class RepeatSection:
+    source: str | None = setting(None, choices=REPEAT_SOURCES)  # default: soft_mask if the FASTA is soft-masked
+    path: str | None = None
+    weight: float = setting(0.1, min=0.0, max=1.0)
+
+
+@dataclass
+class ChromosomeEntry:
+    name: str
+    length: int = setting(min=1)
+    aliases: list[str] = field(default_factory=list)
+    kind: str | None = setting(None, choices=ORGANELLE_KINDS)
+    subgenome: str | None = None
+
+
+@dataclass
+class ChromosomeSection:
+    nuclear: list[ChromosomeEntry] = field(default_factory=list)
+    organelles: list[ChromosomeEntry] = field(default_factory=list)
+
+
+@dataclass
+class CardFile:
+    name: str
+    assembly: str
+    chromosomes: ChromosomeSection
+    scientific_name: str = ""
+    common_name: str = ""
+    accession: str = ""
+    ploidy: int = setting(2, min=1)
+    genome: GenomeSection = field(default_factory=GenomeSection)
+    annotation: AnnotationSection = field(default_factory=AnnotationSection)
+    repeats: RepeatSection = field(default_factory=RepeatSection)
+    subgenomes: dict[str, list[str] | dict[str, str]] | None = None
+    homeologs: str | None = None
+    notes: str = ""
+
+
 # ---------------------------------------------------------------------- parsing
-def _parse_chromosomes(raw: Any, path: Path | None) -> list[Chromosome]:
-    raw = _strict(raw, {"nuclear", "organelles"}, "chromosomes", path)
+def _chromosomes(raw: ChromosomeSection, path: Path | None) -> list[Chromosome]:
     out: list[Chromosome] = []
     for section in ("nuclear", "organelles"):
-        items = raw.get(section) or []
-        if not isinstance(items, list):
-            raise CardError(f"'chromosomes.{section}' must be a list", path=path)
-        for i, item in enumerate(items):
+        for i, item in enumerate(getattr(raw, section)):
             where = f"chromosomes.{section}[{i}]"
-            item = _strict(item, _CHROM_KEYS, where, path)
-            if "name" not in item or "length" not in item:
-                raise CardError(f"{where} needs 'name' and 'length'", path=path)
-            try:
-                length = int(item["length"])
-            except (TypeError, ValueError):
-                raise CardError(f"{where}.length must be an integer, got {item['length']!r}", path=path) from None
-            if length <= 0:
-                raise CardError(f"{where}.length must be positive", path=path)
-            aliases = item.get("aliases") or []
-            if not isinstance(aliases, list):
-                raise CardError(f"{where}.aliases must be a list", path=path)
             organelle = None
             if section == "organelles":
-                organelle = item.get("kind", "other")
-                if organelle not in ORGANELLE_KINDS:
-                    raise CardError(f"{where}.kind '{organelle}' is not one of {ORGANELLE_KINDS}"
-                                    f"{did_you_mean(organelle, ORGANELLE_KINDS)}", path=path)
-            elif "kind" in item:
+                organelle = item.kind or "other"
+            elif item.kind is not None:
                 raise CardError(f"{where}: 'kind' is only for organelles", path=path)
-            out.append(Chromosome(str(item["name"]), length, tuple(str(a) for a in aliases), organelle,
-                                  item.get("subgenome")))
+            out.append(Chromosome(item.name, item.length, tuple(item.aliases), organelle, item.subgenome))
     if not any(c.nuclear for c in out):
         raise CardError("the card lists no nuclear chromosomes", path=path,
                         fix="run 'plantllm species init' to fill them from your FASTA")
@@ -222,86 +242,60 @@ def _parse_chromosomes(raw: Any, path: Path | None) -> list[Chromosome]:
     return out
 
 
-def _parse_subgenomes(raw: Any, chroms: list[Chromosome], path: Path | None) -> dict[str, list[str]]:
+def _parse_subgenomes(raw: dict | None, chroms: list[Chromosome], path: Path | None) -> dict[str, list[str]]:
     """Subgenomes as ``{label: [chrom, ...]}`` or ``{label: {pattern: REGEX}}``."""
-    if not raw:
-        return {}
-    if not isinstance(raw, dict):
-        raise CardError("'subgenomes' must map a label to a list of chromosomes or {pattern: REGEX}", path=path)
     out: dict[str, list[str]] = {}
-    for label, spec in raw.items():
+    for label, spec in (raw or {}).items():
         if isinstance(spec, dict):
-            _strict(spec, {"pattern"}, f"subgenomes.{label}", path)
+            if set(spec) != {"pattern"}:
+                extra = next(iter(set(spec) - {"pattern"}), None)
+                raise CardError(f"unknown key 'subgenomes.{label}.{extra}'{did_you_mean(extra, ['pattern'])}"
+                                if extra else f"subgenomes.{label} needs a pattern", path=path,
+                                fix="a subgenome is a list of chromosomes or {pattern: REGEX}")
             try:
                 rx = re.compile(spec["pattern"])
-            except (re.error, KeyError) as e:
+            except re.error as e:
                 raise CardError(f"subgenomes.{label}.pattern is not a valid regular expression: {e}", path=path) from None
             members = [c.name for c in chroms if c.nuclear and rx.search(c.name)]
             if not members:
                 raise CardError(f"subgenomes.{label}.pattern '{spec['pattern']}' matches no nuclear chromosome",
                                 path=path)
             out[str(label)] = members
-        elif isinstance(spec, list):
-            out[str(label)] = [str(m) for m in spec]
         else:
-            raise CardError(f"subgenomes.{label} must be a list or {{pattern: REGEX}}", path=path)
+            out[str(label)] = list(spec)
     return out
 
 
 def parse_card(data: Any, *, source: Path | None = None) -> SpeciesCard:
-    """Build a card from an already-loaded YAML mapping."""
-    data = _strict(data, _TOP_KEYS, "", source)
-    for key in ("name", "assembly", "chromosomes"):
-        if key not in data:
-            raise CardError(f"missing required key '{key}'", path=source)
+    """Build a card from an already-loaded YAML mapping; every key is checked for its type and range."""
+    raw = build(CardFile, data, path=source)
     base = source.parent if source else None
-    genome = _strict(data.get("genome"), _GENOME_KEYS, "genome", source)
-    ann = _strict(data.get("annotation"), _ANNOTATION_KEYS, "annotation", source)
-    rep = _strict(data.get("repeats"), _REPEAT_KEYS, "repeats", source)
-    iupac = genome.get("iupac", "to_n")
-    if iupac not in IUPAC_POLICIES:
-        raise CardError(f"genome.iupac '{iupac}' must be one of {IUPAC_POLICIES}{did_you_mean(iupac, IUPAC_POLICIES)}",
-                        path=source)
-    rsource = rep.get("source", "soft_mask" if genome.get("soft_masked", True) else "none")
-    if rsource not in REPEAT_SOURCES:
-        raise CardError(f"repeats.source '{rsource}' must be one of {REPEAT_SOURCES}"
-                        f"{did_you_mean(rsource, REPEAT_SOURCES)}", path=source)
-    if rsource not in ("none", "soft_mask") and not rep.get("path"):
+    genome, ann, rep = raw.genome, raw.annotation, raw.repeats
+    rsource = rep.source or ("soft_mask" if genome.soft_masked else "none")
+    if rsource not in ("none", "soft_mask") and not rep.path:
         raise CardError(f"repeats.source '{rsource}' needs repeats.path", path=source)
-    weight = float(rep.get("weight", 0.1))
-    if not 0.0 <= weight <= 1.0:
-        raise CardError(f"repeats.weight must be within [0, 1], got {weight}", path=source)
-    fmt = ann.get("format")
-    if fmt is not None and fmt not in ("gff3", "gtf"):
-        raise CardError(f"annotation.format '{fmt}' must be gff3 or gtf", path=source)
-    try:
-        ploidy = int(data.get("ploidy", 2))
-    except (TypeError, ValueError):
-        raise CardError(f"ploidy must be an integer, got {data.get('ploidy')!r}", path=source) from None
-    if ploidy < 1:
-        raise CardError("ploidy must be at least 1", path=source)
-    chroms = _parse_chromosomes(data["chromosomes"], source)
+    chroms = _chromosomes(raw.chromosomes, source)
     return SpeciesCard(
-        name=str(data["name"]),
-        assembly=str(data["assembly"]),
-        ploidy=ploidy,
+        name=raw.name,
+        assembly=raw.assembly,
+        ploidy=raw.ploidy,
         chromosomes=chroms,
-        fasta=resolve_path(genome.get("fasta"), base),
-        soft_masked=bool(genome.get("soft_masked", True)),
-        iupac=iupac,
-        partial=bool(genome.get("partial", False)),
-        gff=resolve_path(ann.get("gff"), base),
-        annotation_format=fmt,
-        promoter_upstream=int(ann.get("promoter_upstream", 1000)),
-        promoter_downstream=int(ann.get("promoter_downstream", 0)),
-        downstream=int(ann.get("downstream", 1000)),
-        repeats=RepeatSpec(rsource, resolve_path(rep.get("path"), base), weight),
-        subgenomes=_parse_subgenomes(data.get("subgenomes"), chroms, source),
-        homeologs=resolve_path(data.get("homeologs"), base),
-        scientific_name=str(data.get("scientific_name", "")),
-        common_name=str(data.get("common_name", "")),
-        accession=str(data.get("accession", "")),
-        notes=str(data.get("notes", "")),
+        fasta=resolve_path(genome.fasta, base),
+        soft_masked=genome.soft_masked,
+        iupac=genome.iupac,
+        partial=genome.partial,
+        gff=resolve_path(ann.gff, base),
+        annotation_format=ann.format,
+        promoter_upstream=ann.promoter_upstream,
+        promoter_downstream=ann.promoter_downstream,
+        downstream=ann.downstream,
+        repeats=RepeatSpec(rsource, resolve_path(rep.path, base), rep.weight),
+        subgenomes=_parse_subgenomes(raw.subgenomes, chroms, source),
+        homeologs=resolve_path(raw.homeologs, base),
+        scientific_name=raw.scientific_name,
+        common_name=raw.common_name,
+        accession=raw.accession,
+        notes=raw.notes,
         source=source,
     )
 

@@ -10,7 +10,6 @@ Coordinates: 0-based half-open (BED); readers convert 1-based inputs once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,30 +19,9 @@ from plantllm.core import sequence as sq
 from plantllm.core.errors import ChromosomeError, InputFileError, did_you_mean
 from plantllm.species.genome import Genome
 from plantllm.core.io import open_text, require_file
+from plantllm.core.intervals import IntervalIndex
 from plantllm.species.card import SpeciesCard
-
-
-@dataclass
-class _Reader:
-    path: Path
-    card: SpeciesCard
-    unknown: dict[str, int]
-
-    def chrom(self, name: str, lineno: int) -> str | None:
-        canon = self.card.try_canonical(name)
-        if canon is None:
-            self.unknown[name] = self.unknown.get(name, lineno)
-        return canon
-
-    def interval(self, chrom: str, start: int, end: int, lineno: int) -> tuple[str, int, int]:
-        if start < 0 or end <= start:
-            raise InputFileError(f"bad interval {start}-{end} (start must be < end and >= 0)", path=self.path,
-                                 line=lineno, fix="check the coordinate columns")
-        n = self.card.chromosome(chrom).length
-        if end > n:
-            raise InputFileError(f"interval ends at {end:,}, beyond {chrom}'s length {n:,}", path=self.path,
-                                 line=lineno, fix="the repeat file belongs to another assembly")
-        return chrom, start, end
+from plantllm.species.regions import NameMap, bed_records
 
 
 def _ints(path: Path, lineno: int, *vals: str) -> list[int]:
@@ -53,7 +31,7 @@ def _ints(path: Path, lineno: int, *vals: str) -> list[int]:
         raise InputFileError(f"expected integer coordinates, got {vals}", path=path, line=lineno) from None
 
 
-def read_rmsk_out(r: _Reader) -> list[tuple[str, int, int]]:
+def read_rmsk_out(r: NameMap) -> list[tuple[str, int, int]]:
     """RepeatMasker ``.out``: 3 header lines, whitespace columns, query begin/end 1-based (cols 5-7)."""
     out = []
     with open_text(r.path) as fh:
@@ -64,14 +42,14 @@ def read_rmsk_out(r: _Reader) -> list[tuple[str, int, int]]:
             if len(f) < 14:
                 raise InputFileError(f"RepeatMasker .out line has {len(f)} fields, expected at least 14",
                                      path=r.path, line=lineno)
-            chrom = r.chrom(f[4], lineno)
+            chrom = r(f[4], lineno)
             if chrom:
                 s, e = _ints(r.path, lineno, f[5], f[6])
-                out.append(r.interval(chrom, s - 1, e, lineno))
+                out.append(r.check_interval(chrom, s - 1, e, lineno))
     return out
 
 
-def read_rmsk_table(r: _Reader) -> list[tuple[str, int, int]]:
+def read_rmsk_table(r: NameMap) -> list[tuple[str, int, int]]:
     """UCSC ``rmsk`` table (tab separated, genoName/genoStart/genoEnd columns, genoStart 0-based)."""
     out = []
     cols = None
@@ -89,14 +67,14 @@ def read_rmsk_table(r: _Reader) -> list[tuple[str, int, int]]:
                 cols = [5, 6, 7]  # the UCSC table layout without a header
             if len(f) <= max(cols):
                 raise InputFileError(f"rmsk line has {len(f)} columns", path=r.path, line=lineno)
-            chrom = r.chrom(f[cols[0]], lineno)
+            chrom = r(f[cols[0]], lineno)
             if chrom:
                 s, e = _ints(r.path, lineno, f[cols[1]], f[cols[2]])
-                out.append(r.interval(chrom, s, e, lineno))
+                out.append(r.check_interval(chrom, s, e, lineno))
     return out
 
 
-def read_te_gff(r: _Reader) -> list[tuple[str, int, int]]:
+def read_te_gff(r: NameMap) -> list[tuple[str, int, int]]:
     """TE annotation GFF3 (EDTA and similar): every feature is repeat sequence; 1-based closed."""
     out = []
     with open_text(r.path) as fh:
@@ -106,30 +84,18 @@ def read_te_gff(r: _Reader) -> list[tuple[str, int, int]]:
             f = line.rstrip("\n").split("\t")
             if len(f) != 9:
                 raise InputFileError(f"expected 9 tab-separated columns, found {len(f)}", path=r.path, line=lineno)
-            chrom = r.chrom(f[0], lineno)
+            chrom = r(f[0], lineno)
             if chrom:
                 s, e = _ints(r.path, lineno, f[3], f[4])
                 if s > e:
                     raise InputFileError(f"start {s} > end {e} (wrong coordinate order)", path=r.path, line=lineno)
-                out.append(r.interval(chrom, s - 1, e, lineno))
+                out.append(r.check_interval(chrom, s - 1, e, lineno))
     return out
 
 
-def read_bed(r: _Reader) -> list[tuple[str, int, int]]:
-    out = []
-    with open_text(r.path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.startswith(("#", "track", "browser")) or not line.strip():
-                continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) < 3:
-                raise InputFileError(f"BED needs at least 3 tab-separated columns, found {len(f)}", path=r.path,
-                                     line=lineno)
-            chrom = r.chrom(f[0], lineno)
-            if chrom:
-                s, e = _ints(r.path, lineno, f[1], f[2])
-                out.append(r.interval(chrom, s, e, lineno))
-    return out
+def read_bed(r: NameMap) -> list[tuple[str, int, int]]:
+    recs, _ = bed_records(r.path, r.card, "BED", strict=False, names=r)
+    return [(chrom, rec.start, rec.end) for chrom, rec in recs]
 
 
 def soft_mask_intervals(genome: Genome) -> list[tuple[str, int, int]]:
@@ -186,8 +152,9 @@ class Repeats:
                 raise InputFileError(f"repeats.source '{self.source}' needs a file", path=card.source,
                                      fix="set repeats.path in the card or pass --repeats")
             reader = READERS[self.source]
-            r = _Reader(require_file(self.path, "repeat annotation"), card, self.unknown)
+            r = NameMap(card, require_file(self.path, "repeat annotation"))
             rows = reader(r)
+            self.unknown = r.unknown
             if not rows:
                 names = ", ".join(sorted(self.unknown)[:3])
                 if self.unknown:
@@ -200,26 +167,15 @@ class Repeats:
         order = {c.name: i for i, c in enumerate(card.chromosomes)}
         rows.sort(key=lambda x: (order[x[0]], x[1]))
         self.bedtool = pybedtools.BedTool(rows).sort().merge() if rows else pybedtools.BedTool([])
-        arrays: dict[str, list[tuple[int, int]]] = {}
-        for iv in self.bedtool:
-            arrays.setdefault(iv.chrom, []).append((iv.start, iv.end))
-        self._iv = {c: (np.array([s for s, _ in v], np.int64), np.array([e for _, e in v], np.int64))
-                    for c, v in arrays.items()}
+        self.index = IntervalIndex((iv.chrom, iv.start, iv.end) for iv in self.bedtool)
 
     def intervals(self, chrom: str) -> tuple[np.ndarray, np.ndarray]:
         """Sorted, merged (starts, ends) of one chromosome (canonical or alias)."""
-        c = self.card.canonical(chrom)
-        return self._iv.get(c, (np.empty(0, np.int64), np.empty(0, np.int64)))
+        return self.index.intervals(self.card.canonical(chrom))
 
     def mask(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Boolean per-base repeat mask of ``chrom[start:end]``."""
-        starts, ends = self.intervals(chrom)
-        out = np.zeros(end - start, dtype=bool)
-        lo = np.searchsorted(ends, start, side="right")
-        hi = np.searchsorted(starts, end, side="left")
-        for s, e in zip(starts[lo:hi].tolist(), ends[lo:hi].tolist()):
-            out[max(s, start) - start:min(e, end) - start] = True
-        return out
+        return self.index.mask(self.card.canonical(chrom), start, end)
 
     def fraction(self, chrom: str, start: int, end: int) -> float:
         return float(self.mask(chrom, start, end).mean()) if end > start else 0.0
@@ -231,7 +187,7 @@ class Repeats:
         return w
 
     def coverage(self) -> dict[str, int]:
-        return {c: int((e - s).sum()) for c, (s, e) in self._iv.items()}
+        return {c: self.index.coverage(c) for c in self.index.keys()}
 
     def to_bed(self, path: str | Path) -> Path:
         from plantllm.core.io import atomic_path

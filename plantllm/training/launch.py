@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-resume", action="store_true")
     ap.add_argument("--local_rank", type=int, default=None)  # passed by the deepspeed launcher
     a = ap.parse_args(argv)
-    from plantllm.training.trainer import TrainConfig, run
+    from plantllm.training.config import TrainConfig
+    from plantllm.training.trainer import run
 
     try:
         cfg = TrainConfig.load(a.config, task=a.task, model=a.model, dataset=a.dataset, output_dir=a.output_dir,

@@ -19,13 +19,15 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from plantllm.species.assembly import Assembly
+from plantllm.core.errors import InputFileError, PlantLLMError
+from plantllm.core.intervals import IntervalIndex
+from plantllm.data import jaspar
+from plantllm.data.promoter_window import PromoterWindow
+from plantllm.data.sampling import gc_match, gc_of, random_loci
+from plantllm.data.splits import SPLITS, Splitter
 from plantllm.data.writer import build_inputs, current_manifest, file_records, write_dataset
-from plantllm.core.errors import InputFileError, MissingFileError, PlantLLMError
-from plantllm.core.io import open_text, require_file
-from plantllm.data.splits import Splitter
-from plantllm.data.background import gc_match, gc_of, random_loci
-from plantllm.data.tasks.promoter import tss_window
+from plantllm.species.assembly import Assembly
+from plantllm.species.regions import bed_records
 
 
 @dataclass
@@ -56,156 +58,90 @@ def _features(names: list[str]) -> datasets.Features:
 
 def read_peaks(path: str | Path, asm: Assembly) -> list[tuple[str, int, int, int]]:
     """(chrom, start, end, summit) of a BED/narrowPeak file; summit = column 10 offset when present."""
-    p = require_file(path, "peak file")
-    out = []
-    with open_text(p) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.startswith(("#", "track", "browser")) or not line.strip():
+    recs, _ = bed_records(path, asm.card, "peak file")
+    if not recs:
+        raise InputFileError("no peaks found", path=path, fix="give a BED or narrowPeak file with one peak per line")
+    return [(chrom, r.start, r.end, r.summit) for chrom, r in recs]
+
+
+def _row(asm: Assembly, chrom: str, s: int, e: int, strand: str, seq: str, labels: list[int], source: str,
+         gene: str = "") -> dict:
+    return {"chrom": chrom, "start": s, "end": e, "strand": strand, "subgenome": asm.card.subgenome_of(chrom) or "",
+            "seq": seq, "labels": labels, "label": int(any(labels)), "gene": gene, "gc": gc_of(seq), "source": source}
+
+
+def peak_examples(asm: Assembly, params: MotifParams, splitter: Splitter, rng) -> tuple[list, list[str]]:
+    """Summit windows labelled with every TF whose peak covers the centre, and GC-matched background
+    windows overlapping no peak of any TF."""
+    g, L = asm.genome, params.length
+    chroms = g.chromosomes()
+    names = list(params.peaks)
+    peaks = {tf: read_peaks(path, asm) for tf, path in params.peaks.items()}
+    by_tf = {tf: IntervalIndex((c, s, e) for c, s, e, _ in ps) for tf, ps in peaks.items()}
+    anywhere = IntervalIndex((c, s, e) for ps in peaks.values() for c, s, e, _ in ps)
+    pos: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for k, (tf, ps) in enumerate(peaks.items()):
+        for c, _s, _e, summit in ps:
+            ws = summit - L // 2
+            if c not in chroms or ws < 0 or ws + L > g.length(c):
                 continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) < 3:
-                raise InputFileError(f"BED needs at least 3 tab-separated columns, found {len(f)}", path=p, line=lineno)
-            try:
-                s, e = int(f[1]), int(f[2])
-                summit = s + int(f[9]) if len(f) >= 10 and int(f[9]) >= 0 else (s + e) // 2
-            except ValueError:
-                raise InputFileError("start/end/summit must be integers", path=p, line=lineno) from None
-            if e <= s:
-                raise InputFileError(f"bad interval {s}-{e}", path=p, line=lineno)
-            out.append((asm.card.canonical(f[0], where=p), s, e, summit))
-    if not out:
-        raise InputFileError("no peaks found", path=p)
-    return out
+            split = splitter.assign(c, ws, ws + L)
+            if split is None:
+                continue
+            lab = [int(j == k or len(by_tf[tf2].containing(c, summit)) > 0) for j, tf2 in enumerate(names)]
+            pos[split].append(_row(asm, c, ws, ws + L, "+", g.fetch(c, ws, ws + L), lab, f"peak:{tf}"))
+    loci = random_loci(asm, chroms, L, rng)
+    rows = []
+    for split, prows in pos.items():
+        pool: list[dict] = []
+        for _ in range(500 * max(len(prows), 1)):
+            if len(pool) >= 10 * len(prows):
+                break
+            c, s, _strand = next(loci)
+            if anywhere.any_overlap(c, s, s + L) or splitter.assign(c, s, s + L) != split:
+                continue
+            pool.append(_row(asm, c, s, s + L, "+", g.fetch(c, s, s + L), [0] * len(names), "gc_matched_background"))
+        idx = gc_match(np.array([r["gc"] for r in prows]), np.array([r["gc"] for r in pool]), rng) if prows else []
+        rows += [(split, r) for r in prows + [pool[i] for i in idx if i >= 0]]
+    return rows, names
 
 
-def load_jaspar(ids: tuple[str, ...]):
-    try:
-        from pyjaspar import jaspardb
-    except ImportError:
-        raise MissingFileError("JASPAR needs the package pyjaspar", fix="bash scripts/setup.sh") from None
-    db = jaspardb()
-    plants = None
-    out = []
-    for x in ids:
-        m = db.fetch_motif_by_id(x) if x.startswith("MA") else None
-        if m is None:
-            if plants is None:
-                plants = db.fetch_motifs(collection="CORE", tax_group=["plants"])
-            cands = [q for q in plants if q.name.lower() == x.lower()]
-            if not cands:
-                raise PlantLLMError(f"JASPAR has no Plantae matrix named or numbered '{x}' ({db.release})")
-            m = cands[0]
-        out.append(m)
-    return out, db.release
-
-
-def best_scores(pssms, seq: str) -> list[float]:
-    """Best log-odds score of each PSSM over both strands of ``seq`` (N positions score -inf)."""
-    from Bio.Seq import Seq
-
-    s = Seq(seq.upper())
-    out = []
-    for fwd, rev in pssms:
-        if len(s) < fwd.length:
-            out.append(float("-inf"))
+def jaspar_examples(asm: Assembly, params: MotifParams, splitter: Splitter) -> tuple[list, list[str], dict]:
+    """Promoter windows labelled by which JASPAR matrices hit them (best score >= rel_score of the range)."""
+    g, win = asm.genome, PromoterWindow(params.upstream, params.downstream)
+    chroms = set(g.chromosomes())
+    motifs = jaspar.fetch(params.jaspar)
+    names = [f"{m.matrix_id} {m.name}" for m in motifs]
+    pssms = jaspar.pssms(motifs)
+    thresholds = [f.min + params.rel_score * (f.max - f.min) for f, _ in pssms]
+    rows = []
+    for gene in asm.annotation.genes:
+        t = gene.canonical
+        if t is None or not t.coding or gene.chrom not in chroms:
             continue
-        a = fwd.calculate(s)
-        b = rev.calculate(s)
-        out.append(float(np.nanmax(np.concatenate([np.atleast_1d(a), np.atleast_1d(b)]))))
-    return out
+        s, e = win.interval(t.tss, t.strand)
+        if s < 0 or e > g.length(gene.chrom) or (split := splitter.assign(gene.chrom, s, e)) is None:
+            continue
+        seq = g.fetch(gene.chrom, s, e, t.strand)
+        lab = [int(sc >= th) for sc, th in zip(jaspar.best_scores(pssms, seq), thresholds)]
+        rows.append((split, _row(asm, gene.chrom, s, e, t.strand, seq, lab, "jaspar_scan", gene.locus)))
+    extra = {"jaspar_release": jaspar.release(), "thresholds": dict(zip(names, map(float, thresholds)))}
+    return rows, names, extra
 
 
 def build_motif(asm: Assembly, out: str | Path, params: MotifParams, splitter: Splitter, seed: int = 0,
                 force: bool = False) -> dict:
+    """Write the motif task as a DatasetDict (train/validation/test) at ``out``."""
     params.check()
     inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff,
                            **{f"peaks:{k}": Path(v) for k, v in params.peaks.items()}}, params, splitter, seed)
     if not force and (done := current_manifest(Path(out), inputs)) is not None:
         return done
     rng = np.random.default_rng(seed)
-    g = asm.genome
-    chroms = g.chromosomes()
-    L = params.length
-    rows: list[tuple[str, dict]] = []
-    extra: dict = {}
     if params.peaks:
-        names = list(params.peaks)
-        peaks = {tf: read_peaks(path, asm) for tf, path in params.peaks.items()}
-        occupied: dict[str, list[tuple[int, int]]] = {}
-        for tf, ps in peaks.items():
-            for c, s, e, _ in ps:
-                occupied.setdefault(c, []).append((s, e))
-        occ = {c: np.array(sorted(v)) for c, v in occupied.items()}
-
-        def overlaps_peak(c: str, s: int, e: int) -> bool:
-            arr = occ.get(c)
-            if arr is None:
-                return False
-            i = np.searchsorted(arr[:, 0], e)
-            return bool(((arr[:i, 1]) > s).any())
-
-        pos_rows: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
-        for k, (tf, ps) in enumerate(peaks.items()):
-            for c, s, e, summit in ps:
-                if c not in chroms:
-                    continue
-                ws = summit - L // 2
-                if ws < 0 or ws + L > g.length(c):
-                    continue
-                seq = g.fetch(c, ws, ws + L)
-                split = splitter.assign(c, ws, ws + L)
-                if split is None:
-                    continue
-                lab = [0] * len(names)
-                # a window is positive for every TF whose peak covers its centre
-                for j, (tf2, ps2) in enumerate(peaks.items()):
-                    lab[j] = int(j == k or any(c2 == c and s2 <= summit < e2 for c2, s2, e2, _ in ps2))
-                pos_rows[split].append({"chrom": c, "start": ws, "end": ws + L, "strand": "+",
-                                        "subgenome": asm.card.subgenome_of(c) or "", "seq": seq, "labels": lab,
-                                        "label": 1, "gene": "", "gc": gc_of(seq), "source": f"peak:{tf}"})
-        loci = random_loci(asm, chroms, L, rng)
-        for split, pos in pos_rows.items():
-            pool: list[dict] = []
-            tries = 0
-            while len(pool) < 10 * len(pos) and tries < 500 * max(len(pos), 1):
-                tries += 1
-                c, s, strand = next(loci)
-                if overlaps_peak(c, s, s + L) or splitter.assign(c, s, s + L) != split:
-                    continue
-                seq = g.fetch(c, s, s + L)
-                pool.append({"chrom": c, "start": s, "end": s + L, "strand": "+",
-                             "subgenome": asm.card.subgenome_of(c) or "", "seq": seq, "labels": [0] * len(names),
-                             "label": 0, "gene": "", "gc": gc_of(seq), "source": "gc_matched_background"})
-            idx = gc_match(np.array([r["gc"] for r in pos]), np.array([r["gc"] for r in pool]), rng) if pos else []
-            negs = [pool[i] for i in idx if i >= 0]
-            rows += [(split, r) for r in pos + negs]
+        (rows, names), extra = peak_examples(asm, params, splitter, rng), {}
     else:
-        motifs, release = load_jaspar(params.jaspar)
-        names = [f"{m.matrix_id} {m.name}" for m in motifs]
-        pssms, thresholds = [], []
-        for m in motifs:
-            pssm = m.counts.normalize(pseudocounts=0.5).log_odds()
-            rc = pssm.reverse_complement()
-            pssms.append((pssm, rc))
-            thresholds.append(pssm.min + params.rel_score * (pssm.max - pssm.min))
-        extra = {"jaspar_release": release, "thresholds": dict(zip(names, map(float, thresholds)))}
-        for gene in asm.annotation.genes:
-            t = gene.canonical
-            if t is None or not t.coding or gene.chrom not in chroms:
-                continue
-            s, e = tss_window(t.tss, t.strand, params.upstream, params.downstream)
-            if s < 0 or e > g.length(gene.chrom):
-                continue
-            split = splitter.assign(gene.chrom, s, e)
-            if split is None:
-                continue
-            seq = g.fetch(gene.chrom, s, e, t.strand)
-            scores = best_scores(pssms, seq)
-            lab = [int(sc >= th) for sc, th in zip(scores, thresholds)]
-            rows.append((split, {"chrom": gene.chrom, "start": s, "end": e, "strand": t.strand,
-                                 "subgenome": asm.card.subgenome_of(gene.chrom) or "", "seq": seq, "labels": lab,
-                                 "label": int(any(lab)), "gene": gene.locus, "gc": gc_of(seq),
-                                 "source": "jaspar_scan"}))
+        rows, names, extra = jaspar_examples(asm, params, splitter)
     if not rows:
         raise PlantLLMError("no motif examples could be made (check chromosome names and window length)")
 

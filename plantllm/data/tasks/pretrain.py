@@ -20,7 +20,10 @@ from plantllm.core import sequence as sq
 from plantllm.species.assembly import Assembly
 from plantllm.data.writer import build_inputs, current_manifest, file_records, write_dataset
 from plantllm.core.errors import PlantLLMError
+from plantllm.core.intervals import merge
+from plantllm.data.sampling import BALANCE, keep_rates
 from plantllm.data.splits import Splitter
+from plantllm.data.windows import tile
 
 REGION_KINDS = ("all", "genes", "promoters", "intergenic")
 
@@ -56,18 +59,8 @@ class WindowParams:
             raise PlantLLMError("max_n_fraction must be within [0, 1]")
         if self.regions not in REGION_KINDS:
             raise PlantLLMError(f"regions '{self.regions}' must be one of {REGION_KINDS}")
-        if self.balance not in ("none", "equal", "proportional", "weights"):
-            raise PlantLLMError(f"balance '{self.balance}' must be none, equal, proportional or weights")
-
-
-def _merge(iv: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for s, e in sorted(iv):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
+        if self.balance not in BALANCE:
+            raise PlantLLMError(f"balance '{self.balance}' must be one of {', '.join(BALANCE)}")
 
 
 def region_intervals(asm: Assembly, chrom: str, kind: str, flank: int) -> list[tuple[int, int]]:
@@ -77,7 +70,7 @@ def region_intervals(asm: Assembly, chrom: str, kind: str, flank: int) -> list[t
         return [(0, n)]
     genes = [g for g in asm.annotation.genes if g.chrom == chrom]
     if kind == "genes":
-        return _merge([(max(0, g.start - flank), min(n, g.end + flank)) for g in genes])
+        return merge([(max(0, g.start - flank), min(n, g.end + flank)) for g in genes])
     if kind == "promoters":
         out = []
         for g in genes:
@@ -87,9 +80,9 @@ def region_intervals(asm: Assembly, chrom: str, kind: str, flank: int) -> list[t
             s = t.tss - asm.card.promoter_upstream if t.strand != "-" else t.tss - flank
             e = t.tss + flank if t.strand != "-" else t.tss + asm.card.promoter_upstream
             out.append((max(0, s), min(n, e + 1)))
-        return _merge(out)
+        return merge(out)
     # intergenic: complement of genes +/- flank
-    occupied = _merge([(max(0, g.start - flank), min(n, g.end + flank)) for g in genes])
+    occupied = merge([(max(0, g.start - flank), min(n, g.end + flank)) for g in genes])
     out, pos = [], 0
     for s, e in occupied:
         if s > pos:
@@ -101,54 +94,28 @@ def region_intervals(asm: Assembly, chrom: str, kind: str, flank: int) -> list[t
 
 
 def sampling_rates(asm: Assembly, chroms: list[str], p: WindowParams) -> dict[str | None, float]:
-    """Per-subgenome keep probability so each subgenome contributes the requested share.
-
-    ``equal``: every subgenome contributes as many bases as the smallest; ``weights``: shares
-    proportional to ``subgenome_weights``; ``proportional``/``none``: keep everything.
-    """
+    """Per-subgenome keep probability so each subgenome contributes its share of bases (``keep_rates``)."""
     sizes: dict[str | None, int] = {}
     for c in chroms:
         sg = asm.card.subgenome_of(c)
         sizes[sg] = sizes.get(sg, 0) + asm.genome.length(c)
-    if p.balance in ("none", "proportional") or len(sizes) < 2:
-        return {k: 1.0 for k in sizes}
-    if p.balance == "equal":
-        target = {k: 1.0 for k in sizes}
-    else:
-        missing = [k for k in sizes if k not in p.subgenome_weights]
-        if missing:
-            raise PlantLLMError(f"subgenome weights missing for {missing}; give a weight to every subgenome")
-        target = {k: float(p.subgenome_weights[k]) for k in sizes}
-    # keep rate r_k proportional to target_k / size_k, largest rate 1
-    ratio = {k: target[k] / sizes[k] for k in sizes}
-    top = max(ratio.values())
-    return {k: ratio[k] / top for k in sizes}
+    return keep_rates(sizes, p.balance, p.subgenome_weights)
 
 
-def iter_windows(asm: Assembly, chrom: str, p: WindowParams, *, batch: int = 8192) -> Iterator[dict]:
-    """Windows of one chromosome (forward strand), N-heavy ones dropped.
-
-    Sequence and repeat mask are read for ``batch`` consecutive windows at a time, so
-    memory is bounded by ``batch * stride + length`` bases whatever the genome size.
-    """
-    # Soft-mask repeats are read from the sequence's case batch by batch; a genome-wide interval
+def chromosome_windows(asm: Assembly, chrom: str, p: WindowParams, *, batch: int = 8192) -> Iterator[dict]:
+    """Windows of one chromosome (forward strand) with their repeat masks, N-heavy ones dropped."""
+    # Soft-mask repeats are read from the sequence's case block by block; a genome-wide interval
     # set is only built for file sources (RepeatMasker, TE GFF, BED).
     from_case = asm.card.repeats.source == "soft_mask"
     rep = None if from_case else asm.repeats
     weight = float(asm.card.repeats.weight)
     sg = asm.card.subgenome_of(chrom) or ""
     for rs, re_ in region_intervals(asm, chrom, p.regions, p.flank):
-        starts = range(rs, re_ - p.length + 1, p.stride)
-        for b in range(0, len(starts), batch):
-            block = starts[b:b + batch]
-            a, z = block[0], block[-1] + p.length
-            seq = asm.genome.fetch(chrom, a, z)
-            mask = sq.soft_mask(seq) if from_case else rep.mask(chrom, a, z)
-            codes = sq.encode(seq)
-            for ws in block:
+        for a, seq, kept in tile(asm.genome, chrom, rs, re_, p.length, p.stride, max_n_fraction=p.max_n_fraction,
+                                 batch=batch):
+            mask = sq.soft_mask(seq) if from_case else rep.mask(chrom, a, a + len(seq))
+            for ws in kept:
                 o = ws - a
-                if float((codes[o:o + p.length] == 4).mean()) > p.max_n_fraction:
-                    continue
                 m = mask[o:o + p.length]
                 yield {"chrom": chrom, "start": ws, "end": ws + p.length, "strand": "+", "subgenome": sg,
                        "seq": seq[o:o + p.length], "repeat_mask": m.astype(np.uint8),
@@ -178,7 +145,7 @@ def build_pretrain(asm: Assembly, out: str | Path, params: WindowParams, splitte
     def examples():
         for c in chroms:
             rate = rates.get(asm.card.subgenome_of(c), 1.0)
-            for w in iter_windows(asm, c, params):
+            for w in chromosome_windows(asm, c, params):
                 if rate < 1.0 and rng.random() >= rate:
                     continue
                 split = splitter.assign(c, w["start"], w["end"])

@@ -16,7 +16,6 @@ gene, value), for a regression task as in the Plant Genomic Benchmark.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,13 +24,14 @@ import datasets
 import numpy as np
 
 from plantllm.core import console as con
-from plantllm.species.assembly import Assembly
-from plantllm.data.writer import build_inputs, current_manifest, file_records, write_dataset
 from plantllm.core.errors import InputFileError, PlantLLMError
-from plantllm.core.io import open_text, require_file
-from plantllm.core.sequence import encode
-from plantllm.data.splits import Splitter
-from plantllm.data.background import TssIndex, dinucleotide_shuffle, gc_match, gc_of, random_loci
+from plantllm.core.sequence import dinucleotide_shuffle, encode
+from plantllm.core.tables import number, read_key_values
+from plantllm.data.promoter_window import PromoterWindow
+from plantllm.data.sampling import BALANCE, gc_match, gc_of, keep_rates, random_loci
+from plantllm.data.splits import SPLITS, Splitter
+from plantllm.data.writer import build_inputs, current_manifest, file_records, write_dataset
+from plantllm.species.assembly import Assembly
 
 NEGATIVES = ("random", "gc_matched", "shuffle", "gene_body")
 
@@ -57,76 +57,51 @@ class PromoterParams:
     subgenome_weights: dict | None = None
 
     @property
+    def window(self) -> PromoterWindow:
+        return PromoterWindow(self.upstream, self.downstream)
+
+    @property
     def length(self) -> int:
-        return self.upstream + self.downstream + 1
+        return self.window.length
 
     def check(self) -> None:
-        if self.upstream < 0 or self.downstream < 0:
-            raise PlantLLMError("promoter window: upstream and downstream must be >= 0")
+        self.window  # noqa: B018 -- validates upstream/downstream
         if self.negatives not in NEGATIVES:
             raise PlantLLMError(f"negatives '{self.negatives}' must be one of {NEGATIVES}")
-
-
-def tss_window(tss: int, strand: str, up: int, down: int) -> tuple[int, int]:
-    """0-based half-open genomic interval of the window -up..+down around a TSS."""
-    if strand == "-":
-        return tss - down, tss + up + 1
-    return tss - up, tss + down + 1
+        if self.balance not in BALANCE:
+            raise PlantLLMError(f"balance '{self.balance}' must be one of {', '.join(BALANCE)}")
 
 
 def read_strength(path: str | Path) -> dict[str, float]:
-    """Gene -> value from a two-column TSV (header optional); bad numbers name their line."""
-    p = require_file(path, "strength table")
-    out: dict[str, float] = {}
-    with open_text(p) as fh:
-        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), 1):
-            if not row or row[0].startswith("#"):
-                continue
-            if len(row) < 2:
-                raise InputFileError("expected two tab-separated columns: gene, value", path=p, line=lineno)
-            try:
-                out[row[0]] = float(row[1])
-            except ValueError:
-                if lineno == 1:
-                    continue  # header
-                raise InputFileError(f"value '{row[1]}' is not a number", path=p, line=lineno) from None
-    if not out:
-        raise InputFileError("no gene values found", path=p)
-    return out
+    """Gene -> value from a two-column TSV (header optional); bad, NaN or duplicate values name their line."""
+    return read_key_values(path, "strength table", number, columns=("gene", "value"))
 
 
 def _n_ok(seq: str, limit: float) -> bool:
     return float((encode(seq) == 4).mean()) <= limit
 
 
-def build_promoter(asm: Assembly, out: str | Path, params: PromoterParams, splitter: Splitter,
-                   seed: int = 0, force: bool = False) -> dict:
-    params.check()
-    inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff,
-                           "strength": Path(params.strength_table) if params.strength_table else None},
-                          params, splitter, seed)
-    if not force and (done := current_manifest(Path(out), inputs)) is not None:
-        return done
-    rng = np.random.default_rng(seed)
-    g = asm.genome
-    chroms = g.chromosomes()
-    strength = read_strength(params.strength_table) if params.strength_table else {}
-    L = params.length
+def _row(asm: Assembly, chrom: str, s: int, e: int, strand: str, seq: str, label: int, source: str,
+         gene: str = "", tss_offset: int = -1, strength: float = math.nan) -> dict:
+    return {"chrom": chrom, "start": s, "end": e, "strand": strand, "subgenome": asm.card.subgenome_of(chrom) or "",
+            "gene": gene, "seq": seq, "label": label, "tss_offset": tss_offset, "gc": gc_of(seq), "source": source,
+            "strength": strength}
 
-    # ---- positives
-    pos_by_split: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+
+def positives(asm: Assembly, params: PromoterParams, splitter: Splitter, strength: dict[str, float]
+              ) -> tuple[dict[str, list[dict]], dict]:
+    """One window per gene around its canonical TSS, by split; and the counts of what was skipped."""
+    g, win = asm.genome, params.window
+    chroms = set(g.chromosomes())
+    by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
     skipped = {"edge_or_n": 0, "straddling": 0}
-    matched_strength = 0
     for gene in asm.annotation.genes:
         t = gene.canonical
         if t is None or gene.chrom not in chroms or (params.coding_only and not t.coding):
             continue
-        s, e = tss_window(t.tss, t.strand, params.upstream, params.downstream)
-        if s < 0 or e > g.length(gene.chrom):
-            skipped["edge_or_n"] += 1
-            continue
-        seq = g.fetch(gene.chrom, s, e, t.strand)
-        if not _n_ok(seq, params.max_n_fraction):
+        s, e = win.interval(t.tss, t.strand)
+        seq = g.fetch(gene.chrom, s, e, t.strand) if s >= 0 and e <= g.length(gene.chrom) else ""
+        if not seq or not _n_ok(seq, params.max_n_fraction):
             skipped["edge_or_n"] += 1
             continue
         split = splitter.assign(gene.chrom, s, e)
@@ -134,102 +109,106 @@ def build_promoter(asm: Assembly, out: str | Path, params: PromoterParams, split
             skipped["straddling"] += 1
             continue
         value = next((strength[k] for k in (gene.locus, gene.id, gene.name) if k in strength), math.nan)
-        matched_strength += not math.isnan(value)
-        pos_by_split[split].append({
-            "chrom": gene.chrom, "start": s, "end": e, "strand": t.strand,
-            "subgenome": asm.card.subgenome_of(gene.chrom) or "", "gene": gene.locus, "seq": seq, "label": 1,
-            "tss_offset": params.upstream, "gc": gc_of(seq), "source": "annotated_tss", "strength": value})
-    if not any(pos_by_split.values()):
+        by_split[split].append(_row(asm, gene.chrom, s, e, t.strand, seq, 1, "annotated_tss", gene.locus,
+                                    params.upstream, value))
+    if not any(by_split.values()):
         raise PlantLLMError(f"no promoter windows: the annotation of {asm.card.name} has no usable TSS on "
-                            f"{', '.join(chroms)}")
-    if strength and matched_strength == 0:
+                            f"{', '.join(sorted(chroms))}")
+    return by_split, skipped
+
+
+def balance_subgenomes(by_split: dict[str, list[dict]], params: PromoterParams, rng) -> dict[str, float]:
+    """Thin the positives of larger subgenomes (polyploids) with the one balance rule; returns the rates."""
+    counts: dict[str, int] = {}
+    for rows in by_split.values():
+        for r in rows:
+            counts[r["subgenome"]] = counts.get(r["subgenome"], 0) + 1
+    keep = keep_rates(counts, params.balance, params.subgenome_weights)
+    for split, rows in by_split.items():
+        by_split[split] = [r for r in rows if rng.random() < keep[r["subgenome"]]]
+    return {k: round(v, 4) for k, v in keep.items()}
+
+
+def _candidates(asm: Assembly, params: PromoterParams, splitter: Splitter, split: str, need: int, kind: str,
+                rng) -> list[dict]:
+    """Random (or gene-body) windows of ``split``, far from every annotated TSS, at most ``need``."""
+    g, L, ann = asm.genome, params.length, asm.annotation
+    chroms = g.chromosomes()
+    genes = [x for x in ann.genes if x.chrom in chroms and x.end - x.start > L] if kind == "gene_body" else []
+    if kind == "gene_body" and not genes:
+        raise PlantLLMError("no gene longer than the window for gene-body negatives")
+    loci = random_loci(asm, chroms, L, rng)
+    pool: list[dict] = []
+    for _ in range(need * 200):
+        if len(pool) >= need:
+            break
+        if kind == "gene_body":
+            x = genes[int(rng.integers(len(genes)))]
+            c, st, strand = x.chrom, int(rng.integers(x.start, x.end - L)), x.strand
+        else:
+            c, st, strand = next(loci)
+        if min(ann.tss_distance(c, st), ann.tss_distance(c, st + L)) < params.exclusion \
+                or splitter.assign(c, st, st + L) != split:
+            continue
+        seq = g.fetch(c, st, st + L, strand)
+        if _n_ok(seq, params.max_n_fraction):
+            pool.append(_row(asm, c, st, st + L, strand, seq, 0, kind))
+    return pool
+
+
+def negatives(asm: Assembly, params: PromoterParams, splitter: Splitter, pos: list[dict], split: str,
+              rng) -> list[dict]:
+    """One negative per positive of ``split`` by the chosen strategy."""
+    if not pos:
+        return []
+    if params.negatives == "shuffle":
+        return [{**p, "seq": dinucleotide_shuffle(p["seq"], rng), "label": 0, "tss_offset": -1, "gene": "",
+                 "source": "dinucleotide_shuffle", "strength": math.nan} for p in pos]
+    if params.negatives == "gc_matched":
+        pool = _candidates(asm, params, splitter, split, 10 * len(pos), "random", rng)
+        idx = gc_match(np.array([p["gc"] for p in pos]), np.array([q["gc"] for q in pool]), rng)
+        return [{**pool[i], "source": "gc_matched"} for i in idx if i >= 0]
+    return _candidates(asm, params, splitter, split, len(pos), params.negatives, rng)
+
+
+def build_promoter(asm: Assembly, out: str | Path, params: PromoterParams, splitter: Splitter,
+                   seed: int = 0, force: bool = False) -> dict:
+    """Write the promoter task as a DatasetDict (train/validation/test) at ``out``."""
+    params.check()
+    inputs = build_inputs({"fasta": asm.card.fasta, "gff": asm.card.gff,
+                           "strength": Path(params.strength_table) if params.strength_table else None},
+                          params, splitter, seed)
+    if not force and (done := current_manifest(Path(out), inputs)) is not None:
+        return done
+    rng = np.random.default_rng(seed)
+    strength = read_strength(params.strength_table) if params.strength_table else {}
+    pos, skipped = positives(asm, params, splitter, strength)
+    matched = sum(not math.isnan(r["strength"]) for rows in pos.values() for r in rows)
+    if strength and matched == 0:
         raise InputFileError("no gene in the strength table matches the annotation's gene IDs or names",
                              path=params.strength_table, fix="use locus IDs such as those in the GFF")
-
-    # ---- subgenome balance (polyploids): thin the positives of larger subgenomes, per split
-    if params.balance != "none" and asm.card.subgenomes:
-        # keep rates so each subgenome contributes its share of positives (equal, or by weight)
-        counts: dict[str, int] = {}
-        for rows in pos_by_split.values():
-            for r in rows:
-                counts[r["subgenome"]] = counts.get(r["subgenome"], 0) + 1
-        if params.balance == "equal":
-            target = {k: 1.0 for k in counts}
-        else:
-            target = {k: float((params.subgenome_weights or {}).get(k, 0)) for k in counts}
-        top = max(target[k] / counts[k] for k in counts)
-        keep = {k: (target[k] / counts[k]) / top for k in counts}
-        for split, rows in pos_by_split.items():
-            pos_by_split[split] = [r for r in rows if rng.random() < keep[r["subgenome"]]]
-        skipped["subgenome_balance"] = {k: round(v, 4) for k, v in keep.items()}
-
-    # ---- negatives
-    tss_index = TssIndex(asm)
-
-    def far(chrom: str, s: int) -> bool:
-        return (tss_index.distance(chrom, s) >= params.exclusion and
-                tss_index.distance(chrom, s + L) >= params.exclusion)
-
-    def candidate_pool(split: str, need: int, kind: str) -> list[dict]:
-        pool: list[dict] = []
-        tries = 0
-        if kind == "gene_body":
-            genes = [x for x in asm.annotation.genes if x.chrom in chroms and x.end - x.start > L]
-            if not genes:
-                raise PlantLLMError("no gene longer than the window for gene-body negatives")
-        loci = random_loci(asm, chroms, L, rng)
-        while len(pool) < need and tries < need * 200:
-            tries += 1
-            if kind == "gene_body":
-                x = genes[int(rng.integers(len(genes)))]
-                c, st = x.chrom, int(rng.integers(x.start, x.end - L))
-                strand = x.strand
-            else:
-                c, st, strand = next(loci)
-            if not far(c, st) or splitter.assign(c, st, st + L) != split:
-                continue
-            seq = g.fetch(c, st, st + L, strand)
-            if not _n_ok(seq, params.max_n_fraction):
-                continue
-            pool.append({"chrom": c, "start": st, "end": st + L, "strand": strand,
-                         "subgenome": asm.card.subgenome_of(c) or "", "gene": "", "seq": seq, "label": 0,
-                         "tss_offset": -1, "gc": gc_of(seq), "source": kind, "strength": math.nan})
-        return pool
-
-    neg_by_split: dict[str, list[dict]] = {}
-    for split, pos in pos_by_split.items():
-        if not pos:
-            neg_by_split[split] = []
-            continue
-        if params.negatives == "shuffle":
-            neg_by_split[split] = [{**p, "seq": dinucleotide_shuffle(p["seq"], rng), "label": 0, "tss_offset": -1,
-                                    "gene": "", "source": "dinucleotide_shuffle", "strength": math.nan,
-                                    "gc": p["gc"]} for p in pos]
-        elif params.negatives == "gc_matched":
-            pool = candidate_pool(split, 10 * len(pos), "random")
-            idx = gc_match(np.array([p["gc"] for p in pos]), np.array([q["gc"] for q in pool]), rng)
-            neg_by_split[split] = [{**pool[i], "source": "gc_matched"} for i in idx if i >= 0]
-        else:
-            neg_by_split[split] = candidate_pool(split, len(pos), params.negatives)
-        if len(neg_by_split[split]) < len(pos):
-            con.warn(f"{split}: only {len(neg_by_split[split])} negatives for {len(pos)} promoters")
+    if params.balance not in ("none", "proportional") and asm.card.subgenomes:
+        skipped["subgenome_balance"] = balance_subgenomes(pos, params, rng)
+    neg = {split: negatives(asm, params, splitter, rows, split, rng) for split, rows in pos.items()}
+    for split in SPLITS:
+        if len(neg[split]) < len(pos[split]):
+            con.warn(f"{split}: only {len(neg[split])} negatives for {len(pos[split])} promoters")
 
     def examples():
-        for split in pos_by_split:
-            rows = pos_by_split[split] + neg_by_split[split]
+        for split in SPLITS:
+            rows = pos[split] + neg[split]
             for i in rng.permutation(len(rows)):
                 yield split, rows[i]
 
+    def mean_gc(rows):
+        return round(float(np.mean([r["gc"] for r in rows])), 4) if rows else None
+
     def manifest():
-        def mean_gc(rows):
-            return round(float(np.mean([r["gc"] for r in rows])), 4) if rows else None
         return {"species": asm.card.name, "assembly": asm.card.assembly, "card": str(asm.card.source),
                 "files": file_records({"fasta": asm.card.fasta, "gff": asm.card.gff}),
                 "params": asdict(params), "split": splitter.describe(), "seed": seed, "skipped": skipped,
-                "window": f"-{params.upstream}..+{params.downstream} around the TSS ({L} bp, TSS at offset "
-                          f"{params.upstream}, reverse-complemented on '-')",
-                "gc": {s: {"promoter": mean_gc(pos_by_split[s]), "negative": mean_gc(neg_by_split[s])}
-                       for s in pos_by_split},
-                "strength_genes": matched_strength}
+                "window": params.window.describe(),
+                "gc": {s: {"promoter": mean_gc(pos[s]), "negative": mean_gc(neg[s])} for s in SPLITS},
+                "strength_genes": matched}
 
     return write_dataset(out, "promoter", FEATURES, examples(), manifest, inputs)

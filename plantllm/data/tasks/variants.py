@@ -13,7 +13,6 @@ Labels come from a TSV (chrom, pos, ref, alt, label; pos 1-based) or a VCF INFO 
 
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,10 +23,10 @@ from plantllm.core import console as con
 from plantllm.species.assembly import Assembly
 from plantllm.data.writer import build_inputs, current_manifest, file_records, write_dataset
 from plantllm.core.errors import InputFileError, PlantLLMError
-from plantllm.core.io import open_text, require_file
+from plantllm.core.io import require_file
+from plantllm.core.tables import integer, read_rows
 from plantllm.data.splits import Splitter
 from plantllm.species.vcf import VcfStats, check_ref, in_fasta, read_vcf, require_in_fasta
-from plantllm.data.background import TssIndex
 
 FEATURES = datasets.Features({
     "chrom": datasets.Value("string"), "pos": datasets.Value("int64"), "id": datasets.Value("string"),
@@ -53,22 +52,18 @@ class VariantParams:
 
 
 def read_labels(path: str | Path) -> dict[tuple[str, int, str, str], str]:
-    p = require_file(path, "label table")
-    out = {}
-    with open_text(p) as fh:
-        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), 1):
-            if not row or row[0].startswith("#"):
-                continue
-            if len(row) < 5:
-                raise InputFileError("expected 5 tab-separated columns: chrom, pos, ref, alt, label", path=p,
-                                     line=lineno)
-            try:
-                pos = int(row[1])
-            except ValueError:
-                if lineno == 1:
-                    continue
-                raise InputFileError(f"pos '{row[1]}' is not an integer", path=p, line=lineno) from None
-            out[(row[0], pos, row[2].upper(), row[3].upper())] = row[4]
+    """(chrom, 1-based pos, REF, ALT) -> label from a TSV (chrom, pos, ref, alt, label; header optional).
+    A variant listed twice with different labels is an error naming both lines."""
+    out: dict[tuple[str, int, str, str], str] = {}
+    first: dict[tuple[str, int, str, str], int] = {}
+    for lineno, (chrom, pos, ref, alt, label) in read_rows(
+            path, "label table", {"chrom": str, "pos": integer, "ref": str.upper, "alt": str.upper, "label": str}):
+        key = (chrom, pos, ref, alt)
+        if key in out and out[key] != label:
+            raise InputFileError(f"variant {chrom}:{pos} {ref}>{alt} is labelled twice: '{out[key]}' (line "
+                                 f"{first[key]}) and '{label}'", path=path, line=lineno, fix="keep one row per variant")
+        out.setdefault(key, label)
+        first.setdefault(key, lineno)
     return out
 
 
@@ -83,29 +78,9 @@ def variant_windows(genome, chrom: str, pos: int, ref: str, alt: str, w: int) ->
     return ref_seq, alt_seq, center
 
 
-class GeneIndex:
-    """Nearest gene (by gene body) for positions on a chromosome."""
-
-    def __init__(self, asm: Assembly):
-        self.by: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
-        tmp: dict[str, list] = {}
-        for g in asm.annotation.genes:
-            tmp.setdefault(g.chrom, []).append((g.start, g.end, g.locus))
-        for c, rows in tmp.items():
-            rows.sort()
-            self.by[c] = (np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), [r[2] for r in rows])
-
-    def nearest(self, chrom: str, pos: int) -> str:
-        if chrom not in self.by:
-            return ""
-        starts, ends, names = self.by[chrom]
-        i = int(np.searchsorted(starts, pos, side="right"))
-        best, bd = "", 1 << 62
-        for j in range(max(0, i - 50), min(len(starts), i + 1)):
-            d = 0 if starts[j] <= pos < ends[j] else min(abs(int(starts[j]) - pos), abs(int(ends[j]) - 1 - pos))
-            if d < bd:
-                best, bd = names[j], d
-        return best
+def _nearest_locus(asm: Assembly, chrom: str, pos: int) -> str:
+    gene = asm.annotation.nearest_gene(chrom, pos)
+    return gene.locus if gene is not None else ""
 
 
 def build_variants(asm: Assembly, vcf: str | Path, out: str | Path, params: VariantParams, splitter: Splitter,
@@ -120,8 +95,6 @@ def build_variants(asm: Assembly, vcf: str | Path, out: str | Path, params: Vari
     st = VcfStats()
     g = asm.genome
     has_ann = asm.has_annotation
-    tss = TssIndex(asm) if has_ann else None
-    genes = GeneIndex(asm) if has_ann else None
     rows_seen = {"kept": 0}
 
     def examples():
@@ -147,8 +120,8 @@ def build_variants(asm: Assembly, vcf: str | Path, out: str | Path, params: Vari
                 "chrom": v.chrom, "pos": v.pos, "id": v.id, "ref": v.ref, "alt": v.alt, "kind": v.kind,
                 "subgenome": asm.card.subgenome_of(v.chrom) or "",
                 "region": asm.annotation.regions.classify(v.chrom, np.array([v.pos]))[0] if has_ann else "",
-                "gene": genes.nearest(v.chrom, v.pos) if genes else "",
-                "tss_distance": tss.distance(v.chrom, v.pos) if tss else -1,
+                "gene": _nearest_locus(asm, v.chrom, v.pos) if has_ann else "",
+                "tss_distance": asm.annotation.tss_distance(v.chrom, v.pos) if has_ann else -1,
                 "ref_seq": ref_seq, "alt_seq": alt_seq, "center": center,
                 "dosage": v.dosage, "n_carriers": v.n_carriers, "ploidy": v.ploidy or asm.card.ploidy,
                 "label": label}

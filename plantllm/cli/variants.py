@@ -1,0 +1,99 @@
+"""``plantllm variants``: score, annotate and rank variants; write saturation VCFs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from plantllm.cli.options import (BedOpt, FastaOpt, GffOpt, LabelsOpt, RegionsOpt, RemoteCodeOpt, SpeciesArg,
+                                  comma_list, out_option, regions_of)
+from plantllm.core import console as con
+from plantllm.core.errors import PlantLLMError
+
+app = typer.Typer(no_args_is_help=True, help="Score, annotate and rank variants for breeding.")
+
+
+@app.command("score")
+def variants_score(
+    vcf: Path = typer.Argument(..., help="VCF/BCF, plain or bgzipped, any ploidy, many samples."),
+    species: str = SpeciesArg,
+    model: list[Path] = typer.Option(..., "--model", help="Model folder (MLM for llr, CLM for clm, classifier for "
+                                                          "delta); repeat to score with several models in one pass."),
+    out: Path = out_option("Output folder: ranked.tsv, scored.vcf.gz, summary.png/json."),
+    method: list[str] = typer.Option(["llr"], "--method", help="llr (masked LM, zero-shot), clm, delta or embedding; "
+                                                               "one for all models or one per --model."),
+    window: int = typer.Option(128, "--window", help="Sequence window around each variant (bp)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sites per forward batch."),
+    region: list[str] = RegionsOpt, bed: Optional[Path] = BedOpt,
+    genes: str = typer.Option("", "--genes", help="Only variants within these genes +/- 2 kb (comma separated)."),
+    labels: Optional[Path] = LabelsOpt,
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    trust_remote_code: bool = RemoteCodeOpt,
+) -> None:
+    """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority."""
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.variant_scoring import run_scoring
+    from plantllm.data.tasks.variants import read_labels
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    regions = regions_of(asm, region, bed) + _gene_regions(asm, comma_list(genes))
+    s = run_scoring(asm, vcf, list(model), out, method=list(method), window=window, batch_size=batch_size,
+                    regions=regions or None, labels=read_labels(labels) if labels else None,
+                    trust_remote_code=trust_remote_code)
+    con.info(f"scored {s['scored']:,} variants at {s['variants_per_s']:,.0f} variants/s; ranked list {out}/ranked.tsv, "
+             f"annotated VCF {out}/scored.vcf.gz, plot {out}/summary.png")
+    _print_separation(s)
+
+
+def _gene_regions(asm, want: list[str], flank: int = 2000) -> list[tuple[str, int, int]]:
+    """The named genes (locus, name or ID) +/- flank; a name the annotation lacks is an error."""
+    want = set(want)
+    if not want:
+        return []
+    found = [g for g in asm.annotation.genes if g.locus in want or g.name in want or g.id in want]
+    missing = want - {g.locus for g in found} - {g.name for g in found} - {g.id for g in found}
+    if missing:
+        raise PlantLLMError(f"genes not in the annotation: {', '.join(sorted(missing))}")
+    return [(g.chrom, max(0, g.start - flank), g.end + flank) for g in found]
+
+
+def _print_separation(s: dict) -> None:
+    """How well the scores separate labelled or damaging from neutral variants."""
+    for value, r in (s.get("labels") or {}).items():
+        if isinstance(r, dict):
+            con.out.print(f"label {value} (n={r['n']}): AUROC score {r['auroc_score']:.3f}, consequence "
+                          f"{r['auroc_impact']:.3f}, priority {r['auroc_priority']:.3f}")
+    for name, sep in (s.get("separation_by_model") or {}).items():
+        if sep:
+            con.out.print(f"{name}: damaging vs neutral AUROC {sep['damaging_vs_neutral']:.3f}")
+    if s["separation"]:
+        con.out.print("zero-shot separation (AUROC): " + ", ".join(f"{k} {v:.3f}" for k, v in s["separation"].items()
+                                                                    if k != "n"))
+
+
+@app.command("saturate")
+def variants_saturate(
+    species: str = SpeciesArg,
+    out: Path = out_option("VCF of every possible SNV in the regions."),
+    region: list[str] = RegionsOpt,
+    genes: str = typer.Option("", "--genes", help="CDS and 300 bp promoters of these genes."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+) -> None:
+    """Write every possible SNV of regions or genes as a VCF (in-silico saturation mutagenesis)."""
+    from plantllm.species.assembly import Assembly
+    from plantllm.apps.variant_report import write_saturation_vcf
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    regions = regions_of(asm, region)
+    want = set(comma_list(genes))
+    for g in asm.annotation.genes:
+        if (g.locus in want or g.name in want) and g.canonical is not None:
+            t = g.canonical
+            regions += [(t.chrom, s, e) for s, e in t.cds]
+            regions.append((t.chrom, max(0, t.tss - 300), t.tss) if t.strand != "-" else (t.chrom, t.tss + 1, t.tss + 301))
+    if not regions:
+        raise PlantLLMError("give --region or --genes")
+    write_saturation_vcf(asm, regions, out)
+    con.info(f"wrote {out}")

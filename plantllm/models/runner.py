@@ -1,0 +1,127 @@
+"""The one model runner: tokenize, batch, device and dtype, forward.
+
+Promoter scans, variant scoring, attribution (ISM, masked ISM, integrated gradients) and
+embeddings all run their models through a ``ModelRunner``, so a model is loaded, placed
+and called one way everywhere: on the GPU in bf16 (fp16 where bf16 is missing) when one
+is present, on the CPU in fp32 otherwise; plantllm's own char/k-mer tokenizers through the
+vectorized encoder, every other tokenizer through Hugging Face; Mamba without an
+attention mask (it takes none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from plantllm.core.errors import PlantLLMError
+from plantllm.models import checkpoint
+from plantllm.models import tokenizers
+
+POOLINGS = ("mean", "cls")
+
+
+def device_and_dtype() -> tuple[torch.device, torch.dtype]:
+    """The device and the dtype a model runs in for inference here."""
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.device("cpu"), torch.float32
+
+
+class ModelRunner:
+    """A model and its tokenizer, placed on the device in eval mode.
+
+    Parameters
+    ----------
+    model_dir : path
+        A local Hugging Face folder (plantllm's or a published checkpoint).
+    task : str
+        The head to load: ``classification``, ``mlm``, ``clm`` or ``embedding`` (see ``checkpoint.load``).
+    max_length : int, optional
+        Truncate token sequences to this length (default: the tokenizer's ``model_max_length``).
+    """
+
+    def __init__(self, model_dir: str | Path, task: str, *, max_length: int | None = None,
+                 trust_remote_code: bool = False):
+        model, tok = checkpoint.load(model_dir, task=task, trust_remote_code=trust_remote_code)
+        self._setup(model, tok, max_length)
+
+    @classmethod
+    def from_model(cls, model, tok, *, max_length: int | None = None) -> "ModelRunner":
+        """A runner over an already loaded model (tests, training callbacks)."""
+        runner = cls.__new__(cls)
+        runner._setup(model, tok, max_length)
+        return runner
+
+    def _setup(self, model, tok, max_length: int | None) -> None:
+        self.model, self.tok = model, tok
+        self.device, self.dtype = device_and_dtype()
+        self.model.to(self.device, dtype=self.dtype).eval()
+        self.max_length = max_length
+        self.takes_mask = model.config.model_type != "mamba"
+        try:
+            self.fast = tokenizers.FastDnaEncoder(tok)
+        except PlantLLMError:
+            self.fast = None  # published tokenizers (BPE, others): the HF tokenizer itself
+
+    # ------------------------------------------------------------ tokens
+    def encode(self, seqs: list[str], *, offsets: bool = False) -> dict[str, torch.Tensor]:
+        """Token ids and attention mask (CPU tensors, padded). ``offsets``: also the base span of each
+        token (``offset_mapping``) and ``special_tokens_mask``, from the Hugging Face tokenizer."""
+        if self.fast is not None and not offsets:
+            return dict(self.fast(seqs, self.max_length or self.tok.model_max_length))
+        texts = [tokenizers.prepare(self.tok, s) for s in seqs]
+        enc = self.tok(texts, padding=True, truncation=True, max_length=self.max_length,
+                       return_tensors="pt", return_offsets_mapping=offsets, return_special_tokens_mask=offsets)
+        return dict(enc)
+
+    def _inputs(self, enc: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        keep = ("input_ids", "attention_mask") if self.takes_mask else ("input_ids",)
+        return {k: v.to(self.device) for k, v in enc.items() if k in keep}
+
+    # ------------------------------------------------------------ forward
+    def outputs(self, enc: dict[str, torch.Tensor], **kw):
+        """The model's raw outputs on the device, with gradients (integrated gradients need them)."""
+        return self.model(**self._inputs(enc), **kw)
+
+    @torch.inference_mode()
+    def logits(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+        """float32 logits on the CPU: (N, classes) for a classifier, (N, tokens, vocab) for an LM."""
+        return self.model(**self._inputs(enc)).logits.float().cpu()
+
+    def batched_logits(self, seqs: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Logits of many sequences of equal token length, ``batch_size`` at a time."""
+        parts = [self.logits(self.encode(seqs[i:i + batch_size])) for i in range(0, len(seqs), batch_size)]
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    def probability(self, enc: dict[str, torch.Tensor]) -> np.ndarray:
+        """P(class 1) of a binary classifier (softmax over its two logits)."""
+        return torch.softmax(self.logits(enc), -1)[:, 1].numpy()
+
+    def masked_log_probs(self, ids: torch.Tensor, attention_mask: torch.Tensor, positions: list[int]
+                         ) -> torch.Tensor:
+        """(N, vocab) log-probabilities of a masked LM at one masked position per row: row ``i`` of
+        ``ids`` carries the mask token at ``positions[i]``. The one place masked-LM scores are read
+        (variant LLR, masked ISM)."""
+        logits = self.logits({"input_ids": ids, "attention_mask": attention_mask})
+        rows = torch.arange(len(positions))
+        return torch.log_softmax(logits[rows, torch.as_tensor(positions)], -1)
+
+    @torch.inference_mode()
+    def embed(self, seqs: list[str], *, pooling: str = "mean", batch_size: int = 16) -> np.ndarray:
+        """(n, hidden) embeddings: mean over non-special tokens, or the first ([CLS]) token."""
+        if pooling not in POOLINGS:
+            raise PlantLLMError(f"pooling must be one of {POOLINGS}")
+        out = []
+        for i in range(0, len(seqs), batch_size):
+            enc = self.encode(seqs[i:i + batch_size], offsets=True)
+            res = self.model(**self._inputs(enc), output_hidden_states=True)
+            h = res.hidden_states[-1] if getattr(res, "hidden_states", None) is not None else res.last_hidden_state
+            h = h.float().cpu()
+            if pooling == "cls":
+                out.append(h[:, 0].numpy())
+            else:
+                m = (enc["attention_mask"].bool() & ~enc["special_tokens_mask"].bool()).unsqueeze(-1).float()
+                out.append(((h * m).sum(1) / m.sum(1).clamp(min=1)).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.model.config.hidden_size), np.float32)
