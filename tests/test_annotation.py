@@ -170,7 +170,7 @@ def test_seqid_not_in_card_suggests_alias(tmp_path):
 
 
 def test_features_beyond_chromosome(tmp_path):
-    card = _bad(tmp_path, lambda ls: _edit(ls, _first_feature(ls), 4, "40000000"))
+    card = _bad(tmp_path, lambda ls: _edit(ls, _first_feature(ls, "region"), 4, "40000000"))
     with pytest.raises(InputFileError, match="beyond 1's length 30,427,671"):
         Annotation(card)
 
@@ -206,3 +206,81 @@ def test_overlapping_exons_in_one_transcript(tmp_path):
     a = Annotation(_bad(tmp_path, dup))
     with pytest.raises(InputFileError, match="overlapping exons"):
         a.genes
+
+
+# ------------------------------------------------------------------ issue #20: duplicates, containment, containers
+def _line_of(lines, needle):
+    return next(i for i, x in enumerate(lines) if needle in x)
+
+
+def test_id_shared_by_features_of_different_types(tmp_path):
+    def clash(ls):  # the mRNA takes its gene's ID: gffutils would rename one and merge the models
+        i = _line_of(ls, "ID=rna-NM_099983.2;")
+        ls[i] = ls[i].replace("ID=rna-NM_099983.2;Parent=gene-AT1G01010", "ID=gene-AT1G01010")
+        return [x.replace("Parent=rna-NM_099983.2", "Parent=gene-AT1G01010") for x in ls]
+    card = _bad(tmp_path, clash)
+    lines = (tmp_path / "bad.gff3").read_text().splitlines()
+    gene, mrna = _line_of(lines, "\tgene\t") + 1, _line_of(lines, "\tmRNA\t") + 1
+    with pytest.raises(InputFileError, match=rf"bad.gff3:{mrna}: ID 'gene-AT1G01010' is already used on line {gene} "
+                                             r"by a gene on 'NC_003070.9' \(here a mRNA"):
+        Annotation(card)
+
+
+def test_id_shared_by_features_on_different_seqids(tmp_path):
+    def other_seqid(ls):  # a second copy of the NAC001 gene line on chromosome 2
+        i = _line_of(ls, "ID=gene-AT1G01010;")
+        return ls + [ls[i].replace("NC_003070.9", "NC_003071.7")]
+    with pytest.raises(InputFileError, match=r"bad.gff3:\d+: ID 'gene-AT1G01010' is already used on line \d+ by a "
+                                             r"gene on 'NC_003070.9' \(here a gene on 'NC_003071.7'\)"):
+        Annotation(_bad(tmp_path, other_seqid))
+
+
+def test_cds_lines_sharing_one_id_stay_legal(ann):
+    with gzip.open(GFF, "rt") as fh:
+        ids = [line.split("ID=", 1)[1].split(";", 1)[0] for line in fh if "\tCDS\t" in line]
+    assert len(ids) > len(set(ids))  # NCBI: one CDS ID over all exons of a protein
+    nac = next(g for g in ann.genes if g.locus == "AT1G01010").canonical
+    assert len(nac.cds) == 6
+
+
+def test_exon_beyond_its_transcript(tmp_path):
+    def longer(ls):  # the last exon of NM_099983.2 runs 100 bp past the mRNA's end (5899)
+        i = max(k for k, x in enumerate(ls) if "\texon\t" in x and "Parent=rna-NM_099983.2" in x)
+        return _edit(ls, i, 4, "5999")
+    card = _bad(tmp_path, longer)
+    lines = (tmp_path / "bad.gff3").read_text().splitlines()
+    i = max(k for k, x in enumerate(lines) if "\texon\t" in x and "Parent=rna-NM_099983.2" in x) + 1
+    mrna = _line_of(lines, "ID=rna-NM_099983.2;") + 1
+    with pytest.raises(InputFileError, match=rf"bad.gff3:{i}: exon \d+-5999 extends beyond its parent "
+                                             rf"'rna-NM_099983.2' \(3631-5899, line {mrna}\)"):
+        Annotation(card)
+
+
+def test_gtf_exon_beyond_its_transcript_and_transcript_id_clash(tmp_path):
+    lines = gzip.open(DATA / "tair10_chr1_1-500000.gtf.gz", "rt").read().splitlines()[:300]
+    t = next(i for i, x in enumerate(lines) if "\ttranscript\t" in x)
+    e = next(i for i, x in enumerate(lines) if "\texon\t" in x and i > t)
+    tx_end = int(lines[t].split("\t")[4])
+    bad = list(lines)
+    bad[e] = "\t".join(c if k != 4 else str(tx_end + 50) for k, c in enumerate(bad[e].split("\t")))
+    p = tmp_path / "bad.gtf"
+    p.write_text("\n".join(bad) + "\n")
+    with pytest.raises(InputFileError, match=rf"bad.gtf:{e + 1}: exon \d+-{tx_end + 50} extends beyond its parent"):
+        Annotation(load_card(card_yaml(tmp_path, gff=p)))
+    gid = lines[t].split('gene_id "', 1)[1].split('"', 1)[0]
+    bad = list(lines) + [lines[e].replace(f'gene_id "{gid}"', 'gene_id "OTHER"')]
+    p.write_text("\n".join(bad) + "\n")
+    with pytest.raises(InputFileError, match=rf"bad.gtf:{len(bad)}: transcript_id '.+' is given to gene 'OTHER'"):
+        Annotation(load_card(card_yaml(tmp_path, gff=p)))
+
+
+def test_truncated_gzip_and_utf16_annotation(tmp_path):
+    data = GFF.read_bytes()
+    p = tmp_path / "cut.gff3.gz"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputFileError, match=r"cut.gff3.gz:\d+: the compressed stream is truncated or corrupt"):
+        Annotation(load_card(card_yaml(tmp_path, gff=p)))
+    p = tmp_path / "u16.gff3"
+    p.write_bytes("".join(gzip.open(GFF, "rt").readlines()[:50]).encode("utf-16"))
+    with pytest.raises(InputFileError, match=r"u16.gff3:1: is not UTF-8 text \(UTF-16"):
+        Annotation(load_card(card_yaml(tmp_path, gff=p)))

@@ -149,3 +149,93 @@ def test_plain_gzip_rice_recompressed(data):
     g = Genome(rice, data / "rice_msu7_chr2_1-1000000.fa.gz")
     assert g.length("chr02") == 1_000_000
     assert abs(g.stats("2").gc - 0.433) < 0.005  # README of the shared slice: GC 43.3%
+
+
+# ------------------------------------------------------------------ issue #20: indexes verified, names, content
+def test_index_of_a_same_size_fasta_is_verified(tmp_path):
+    """A .fai newer than the FASTA and inside its size, but from an older FASTA of the same size."""
+    fa = _write(tmp_path, ">Chr1\nACGTACGT\nAC\n>ChrC\nACGTACGT\nACGTACGT\n")
+    Genome(_card(fa)).close()
+    fai = tmp_path / "g.fa.fai"
+    fa.write_text(">Chr1\nACGTACGT\nACGTAC\n>ChrC\nACGTACGT\nACGT\n")  # same size, other lengths
+    os.utime(fai, ns=(fa.stat().st_mtime_ns + 10**9,) * 2)
+    g = Genome(_card(fa))
+    assert g.length("1") == 14 and g.length("Pt") == 12
+    assert g.fetch("Pt") == "ACGTACGTACGT"
+
+
+def test_corrupt_gzi_is_rebuilt(tmp_path):
+    import shutil
+    import struct
+
+    fa = tmp_path / "s.fa.gz"
+    shutil.copy(SLICE, fa)
+    want = Genome(_card(fa)).fetch("1", 1_400_000, 1_400_100)
+    gzi = tmp_path / "s.fa.gz.gzi"
+    data = bytearray(gzi.read_bytes())
+    n = struct.unpack("<Q", data[:8])[0]
+    for k in range(n):  # every compressed offset 100 bytes off: the index points into the middle of blocks
+        c = struct.unpack_from("<Q", data, 8 + 16 * k)[0]
+        struct.pack_into("<Q", data, 8 + 16 * k, c + 100)
+    gzi.write_bytes(bytes(data))
+    assert Genome(_card(fa)).fetch("1", 1_400_000, 1_400_100) == want
+    assert gzi.read_bytes() != bytes(data)  # rebuilt
+
+
+def test_stale_index_of_a_bgzip_fasta_is_verified(tmp_path):
+    import pysam
+
+    plain = tmp_path / "a.fa"
+    plain.write_text(">Chr1\n" + "ACGT" * 5000 + "\n>ChrC\n" + "GGCC" * 100 + "\n")
+    pysam.tabix_compress(str(plain), str(tmp_path / "g.fa.gz"))
+    fa = tmp_path / "g.fa.gz"
+    Genome(_card(fa)).close()
+    plain.write_text(">Chr1\n" + "ACGT" * 4000 + "\n>ChrC\n" + "GGCC" * 1100 + "\n")
+    fa.unlink()
+    pysam.tabix_compress(str(plain), str(fa))
+    for idx in (tmp_path / "g.fa.gz.fai", tmp_path / "g.fa.gz.gzi"):
+        os.utime(idx, ns=(fa.stat().st_mtime_ns + 10**9,) * 2)
+    g = Genome(_card(fa))
+    assert (g.length("1"), g.length("Pt")) == (16000, 4400)
+
+
+def test_names_differing_only_by_case(tmp_path):
+    fa = _write(tmp_path, ">Chr1\nACGT\n>chr1\nACGT\n")
+    with pytest.raises(InputFileError, match=r"g.fa:3: sequence name 'chr1' differs from 'Chr1' \(line 1\) only by case"):
+        Genome(_card(fa))
+    # an index made elsewhere (samtools keeps both) does not let them through either
+    import pysam
+
+    pysam.faidx(str(fa))
+    with pytest.raises(InputFileError, match="only by case"):
+        Genome(_card(fa))
+
+
+def test_utf16_and_non_utf8_fasta(tmp_path):
+    fa = _write(tmp_path, ">Chr1\nACGTACGT\n".encode("utf-16"))
+    with pytest.raises(InputFileError, match=r"g.fa:1: is not UTF-8 text \(UTF-16"):
+        Genome(_card(fa))
+    fa = _write(tmp_path, b">Chr1 \xe9t\xe9\nACGT\n", "l.fa")  # Latin-1 header
+    with pytest.raises(InputFileError, match=r"l.fa:1: is not UTF-8 text"):
+        Genome(_card(fa))
+
+
+def test_protein_fasta_refused(tmp_path):
+    fa = _write(tmp_path, ">Chr1 NAC001\nMEDQVGFGFRPNDEELVGHYLRNKIEGNTSRDVEVAISEVNICSYDPWNLRFQSKYKSRDAMWYFFSRRE\n")
+    with pytest.raises(InputFileError, match=r"g.fa: record 'Chr1' looks like protein, not DNA .*amino-acid codes "
+                                             r"such as E, F, I, L, P, Q.*genomic \(nucleotide\) FASTA"):
+        Genome(_card(fa))
+    # a stray bad character in DNA is not protein: it is reported by position when read
+    fa = _write(tmp_path, ">Chr1\n" + "ACGT" * 50 + "E" + "ACGT" * 50 + "\n", "d.fa")
+    with pytest.raises(SequenceError, match="non-IUPAC character 'E' at 1:201"):
+        Genome(_card(fa)).fetch("1")
+
+
+def test_read_fasta_lengths_uses_a_verified_index(tmp_path):
+    from plantllm.species.genome import read_fasta_lengths
+
+    fa = _write(tmp_path, ">Chr1\nACGTACGT\nAC\n>ChrC\nACGTACGT\nACGTACGT\n")
+    read_fasta_lengths(fa)
+    fa.write_text(">Chr1\nACGTACGT\nACGTAC\n>ChrC\nACGTACGT\nACGT\n")
+    os.utime(tmp_path / "g.fa.fai", ns=(fa.stat().st_mtime_ns + 10**9,) * 2)
+    assert [n for *_, n in read_fasta_lengths(fa)] == [14, 12]

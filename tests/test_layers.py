@@ -1,6 +1,6 @@
 """The package's layers: every import (also inside functions) goes down, and no module imports itself back.
 
-core < species < data < models < training < apps < demo < cli. A file's path names its layer.
+core < species < data < models < training < inference < apps < demo < cli. A file's path names its layer.
 """
 
 import ast
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "plantllm"
-LAYERS = ["core", "species", "data", "models", "training", "apps", "demo", "cli"]
+LAYERS = ["core", "species", "data", "models", "training", "inference", "apps", "demo", "cli"]
 
 
 def _modules() -> dict[str, Path]:

@@ -300,3 +300,22 @@ def test_compute_metrics_per_task():
     ml = make_compute_metrics("multilabel")(SimpleNamespace(predictions=np.array([[2.0, -1], [-2, 1], [1, 0]]),
                                                             label_ids=np.array([[1, 0], [0, 1], [1, 1]])))
     assert ml["auroc_macro"] == pytest.approx(1.0)
+
+
+def test_test_predictions_use_the_evaluation_collator(tmp_path):
+    """With rc_augment the training collator reverse-complements at random; test predictions must not."""
+    import datasets
+    from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+
+    from plantllm.training.callbacks import PlantTrainer
+
+    tok = T.char_tokenizer(max_length=40)
+    cfg = TrainConfig(task="classification", model="x", dataset="x", max_length=40, rc_augment=True)
+    train_c, eval_c = DnaCollator(tok, cfg, train=True, lm=False), DnaCollator(tok, cfg, train=False, lm=False)
+    model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=16))
+    ds = datasets.Dataset.from_list([{"seq": "ACGTTGCAAC" * 3, "label": 1, "chrom": "1", "start": 0, "strand": "+"}])
+    tr = PlantTrainer(model=model, args=TrainingArguments(str(tmp_path), report_to=[], use_cpu=True),
+                      data_collator=train_c, task="classification", eval_collator=eval_c)
+    assert tr.get_test_dataloader(ds).collate_fn is eval_c and tr.get_eval_dataloader(ds).collate_fn is eval_c
+    assert tr.data_collator is train_c

@@ -18,7 +18,8 @@ from plantllm.data.splits import Splitter
 from plantllm.training.config import TrainConfig
 from plantllm.training.trainer import run
 from plantllm.apps.variant_report import consequence_auroc, prioritize, write_saturation_vcf
-from plantllm.apps.variant_scoring import VariantScorer, run_scoring, score_vcf
+from plantllm.apps.variant_scoring import VariantScorer, score_vcf
+from plantllm.apps.variant_shards import run_scoring
 from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
 ROOT = DATA.parent.parent

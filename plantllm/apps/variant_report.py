@@ -8,6 +8,7 @@ deleterious = 1; the mean of the models' percentiles when several score together
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +95,11 @@ def _fmt(x) -> str:
 
 
 def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model: str,
-              models: list[str] | None = None) -> Path:
-    """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), atomically.
-    With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header)."""
+              models: list[str] | None = None, key_of=None) -> Path:
+    """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), atomically;
+    bgzipped output gets a tabix index (``.tbi``). With several models, ``PLLM_SCORE<i>`` carries model
+    i's score (its path in the header). ``key_of(i, record)``: the key the rows carry in ``vcf_line``
+    for the i-th record (default: its line number in the file)."""
     import pysam
 
     by = {}
@@ -122,10 +125,11 @@ def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model:
                 header.contigs.add(c)
     mode = "wz" if str(path).endswith(".gz") else "w"
     header_lines = header_line_count(Path(src)) or 0  # the same line numbers read_vcf gave the variants
+    key_of = key_of or (lambda i, rec: header_lines + i)
     with atomic_path(path) as tmp:
         with pysam.VariantFile(str(tmp), mode, header=header) as vout:
             for i, rec in enumerate(vin, 1):
-                line = header_lines + i
+                line = key_of(i, rec)
                 new = vout.new_record(contig=rec.chrom, start=rec.start, stop=rec.stop, alleles=rec.alleles,
                                       id=rec.id, qual=rec.qual, filter=rec.filter.keys(), info=dict(rec.info))
                 for s in rec.samples:
@@ -142,6 +146,9 @@ def write_vcf(src: str | Path, rows: list[dict], path: Path, method: str, model:
                         for i in range(len(models)):
                             new.info[f"PLLM_SCORE{i + 1}"] = tuple(d["scores"][i] if d else None for d in ds)
                 vout.write(new)
+        if mode == "wz":  # indexed under its temporary name, renamed with it: never a stale .tbi
+            pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp) + ".tbi")
+            os.replace(str(tmp) + ".tbi", str(path) + ".tbi")
     vin.close()
     return path
 

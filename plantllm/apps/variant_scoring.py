@@ -31,12 +31,8 @@ import numpy as np
 import torch
 
 from plantllm.apps.consequence import ConsequenceAnnotator
-from plantllm.apps.variant_report import (IMPACT, consequence_auroc, label_auroc, model_names, plot_summary,
-                                          prioritize, write_tsv, write_vcf)
-from plantllm.core import console as con
 from plantllm.core.errors import InputFileError, PlantLLMError
 from plantllm.core.intervals import IntervalIndex
-from plantllm.core.io import atomic_write
 from plantllm.core.sequence import reverse_complement
 from plantllm.data.tasks.variants import variant_windows
 from plantllm.models.runner import ModelRunner
@@ -155,7 +151,26 @@ def _windows(genome, v: Variant, window: int) -> tuple[str, str, int]:
 
 def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[VariantScorer]", *, regions=None,
               stats: VcfStats | None = None) -> Iterator[Scored]:
-    """Stream through a VCF: REF-check, annotate, and score in batches of sites (ALTs of a site together).
+    """Stream through a whole VCF: REF-check, annotate, and score (see ``score_variants``)."""
+    st = stats if stats is not None else VcfStats()
+    yield from score_variants(asm, read_vcf(vcf, asm.card, st), scorer, regions=regions, stats=st)
+    check_scored(asm, vcf, st)
+
+
+def check_scored(asm: Assembly, vcf: str | Path, st: VcfStats) -> None:
+    """After a VCF (or all its shards) is read: stop when the variants are on chromosomes the FASTA lacks,
+    or when REF disagrees with the genome so often that the VCF belongs to another assembly."""
+    require_in_fasta(st, vcf, asm.genome)
+    checked = st.variants - st.indels_skipped - st.outside_regions
+    if checked and st.ref_mismatch / checked > 0.05:
+        raise InputFileError(f"REF does not match the genome at {st.ref_mismatch} of {checked} variants "
+                             f"(first: {st.first_mismatch})", path=vcf,
+                             fix="the VCF was called against another assembly; use its FASTA or lift it over")
+
+
+def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantScorer | list[VariantScorer]", *,
+                   regions=None, stats: VcfStats | None = None) -> Iterator[Scored]:
+    """REF-check, annotate, and score variants in batches of sites (ALTs of a site together).
     With several scorers (models), each scores the same windows, fetched once."""
     scorers = scorer if isinstance(scorer, list) else [scorer]
     if len({s.window for s in scorers}) > 1:
@@ -182,7 +197,7 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[Vari
         pending.clear()
 
     last_key = None
-    for v in read_vcf(vcf, asm.card, st):
+    for v in variants:
         if inside is not None and not inside.any_overlap(v.chrom, v.pos, v.pos + 1):
             st.outside_regions += 1
             continue
@@ -203,61 +218,3 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[Vari
             last_key = key
     if pending:
         yield from flush()
-    require_in_fasta(st, vcf, asm.genome)
-    checked = st.variants - st.indels_skipped - st.outside_regions
-    if checked and st.ref_mismatch / checked > 0.05:
-        raise InputFileError(f"REF does not match the genome at {st.ref_mismatch} of {checked} variants "
-                             f"(first: {st.first_mismatch})", path=vcf,
-                             fix="the VCF was called against another assembly; use its FASTA or lift it over")
-
-
-def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", out: str | Path, *,
-                method: "str | list[str]" = "llr", window: int = 128, batch_size: int = 32, regions=None,
-                labels: dict | None = None, trust_remote_code: bool = False) -> dict:
-    """Score, annotate, rank; write ranked.tsv, scored.vcf.gz, summary.png, summary.json in ``out``.
-    ``model_dir`` may list several models (one ``method`` for all, or one each): they score the same
-    windows in one pass through the VCF and the priority uses the mean of their percentiles."""
-    import json
-    import time
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dirs = [Path(m) for m in (model_dir if isinstance(model_dir, (list, tuple)) else [model_dir])]
-    methods = [method] * len(dirs) if isinstance(method, str) else list(method)
-    if len(methods) == 1:
-        methods = methods * len(dirs)
-    if len(methods) != len(dirs):
-        raise PlantLLMError(f"{len(dirs)} models but {len(methods)} methods: give one --method, or one per --model")
-    scorers = [VariantScorer(d, m, window, batch_size, trust_remote_code=trust_remote_code)
-               for d, m in zip(dirs, methods)]
-    names = model_names(dirs)
-    st = VcfStats()
-    t0 = time.time()
-    rows = list(con.track(score_vcf(asm, vcf, scorers, regions=regions, stats=st), "scoring variants",
-                          unit="variants"))
-    seconds = time.time() - t0
-    if not rows:
-        raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
-    ranked = prioritize(rows, methods)
-    method, model_dir = methods[0], dirs[0]
-    write_tsv(ranked, out / "ranked.tsv", asm, names)
-    write_vcf(vcf, ranked, out / "scored.vcf.gz", method, str(model_dir), [str(d) for d in dirs])
-    plot_summary(ranked, out / "summary.png", method)
-    summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window, "scored": len(ranked),
-               "models": [{"name": n, "path": str(d), "method": m} for n, d, m in zip(names, dirs, methods)],
-               "seconds": round(seconds, 1), "variants_per_s": round(len(ranked) / max(seconds, 1e-9), 1),
-               "vcf_stats": st.__dict__, "by_consequence": {}}
-    for c in IMPACT:
-        v = [d["score"] for d in ranked if d["consequence"] == c]
-        if v:
-            summary["by_consequence"][c] = {"n": len(v), "mean_score": float(np.mean(v))}
-    summary["separation"] = consequence_auroc(ranked)
-    if len(dirs) > 1:
-        summary["separation_by_model"] = {n: consequence_auroc([{**d, "score": d["scores"][i]} for d in ranked])
-                                          for i, n in enumerate(names)}
-        summary["score_correlation"] = np.corrcoef(np.array([d["scores"] for d in ranked]).T).round(4).tolist()
-    if labels:
-        summary["labels"] = label_auroc(ranked, labels, asm)
-    with atomic_write(out / "summary.json") as fh:
-        json.dump(summary, fh, indent=2, default=str)
-    return summary

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -137,17 +136,15 @@ def finetune_cmd(run: TrainRun = None) -> None:
 
 def _train(run: TrainRun, task_default: str) -> None:
     """Run training in this process, or through the deepspeed launcher for several processes or hosts."""
-    import shutil
     import subprocess
 
+    from plantllm.inference.engine import launcher_command
     from plantllm.training.launch import main as launch_main
 
     _check_task(run, task_default)
     args = run.launch_args()
     if run.nproc > 1 or run.hostfile:
-        exe = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
-        cmd = [exe] + (["--hostfile", str(run.hostfile)] if run.hostfile else []) + [
-            "--num_gpus", str(run.nproc), "--module", "plantllm.training.launch"] + args
+        cmd = launcher_command("plantllm.training.launch", args, run.nproc, run.hostfile)
         con.info("running: " + " ".join(cmd))
         rc = subprocess.call(cmd)
     else:

@@ -144,6 +144,10 @@ class TrainRun:
         return args + (["--no-resume"] if self.no_resume else [])
 
 
+NprocOpt = typer.Option(1, "--nproc", help="Processes per host (one per GPU, or CPU processes) through the "
+                                           "deepspeed launcher; under srun every task is a process already.")
+HostfileOpt = typer.Option(None, "--hostfile", help="deepspeed hostfile for multi-node runs.")
+
 train_options = option_group("run", TrainRun, {
     "config": typer.Argument(..., help="Training config (configs/train/*.yaml)."),
     "dataset": typer.Option(None, "--dataset", help="Dataset folder (overrides the config)."),
@@ -151,9 +155,8 @@ train_options = option_group("run", TrainRun, {
     "output_dir": typer.Option(None, "--output-dir", "-o", help="Run folder (overrides the config)."),
     "max_steps": typer.Option(None, "--max-steps"),
     "deepspeed": typer.Option(None, "--deepspeed", help="DeepSpeed JSON (overrides the config)."),
-    "nproc": typer.Option(1, "--nproc", help="Processes (GPUs, or CPU ranks with gloo) through the deepspeed "
-                                             "launcher."),
-    "hostfile": typer.Option(None, "--hostfile", help="deepspeed hostfile for multi-node runs."),
+    "nproc": NprocOpt,
+    "hostfile": HostfileOpt,
     "no_resume": typer.Option(False, "--no-resume", help="Start over even when complete checkpoints exist."),
 })
 

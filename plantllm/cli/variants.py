@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from plantllm.cli.options import (BedOpt, FastaOpt, GffOpt, LabelsOpt, RegionsOpt, RemoteCodeOpt, SpeciesArg,
-                                  comma_list, out_option, regions_of)
+from plantllm.cli.options import (BedOpt, FastaOpt, GffOpt, HostfileOpt, LabelsOpt, NprocOpt, RegionsOpt,
+                                  RemoteCodeOpt, SpeciesArg, comma_list, out_option, regions_of)
 from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 
@@ -31,17 +31,23 @@ def variants_score(
     labels: Optional[Path] = LabelsOpt,
     fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
     trust_remote_code: bool = RemoteCodeOpt,
+    nproc: int = NprocOpt, hostfile: Optional[Path] = HostfileOpt,
+    shard_size: int = typer.Option(2_000_000, "--shard-size", help="Bases of genome per shard: the unit of work "
+                                                                     "that is resumed and spread over processes."),
 ) -> None:
-    """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority."""
+    """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority.
+    A rerun after an interruption computes only the shards not finished (see OUT/.plantllm-job)."""
     from plantllm.species.assembly import Assembly
-    from plantllm.apps.variant_scoring import run_scoring
+    from plantllm.apps.variant_shards import run_scoring
     from plantllm.data.tasks.variants import read_labels
 
     asm = Assembly(species, fasta=fasta, gff=gff)
     regions = regions_of(asm, region, bed) + _gene_regions(asm, comma_list(genes))
     s = run_scoring(asm, vcf, list(model), out, method=list(method), window=window, batch_size=batch_size,
                     regions=regions or None, labels=read_labels(labels) if labels else None,
-                    trust_remote_code=trust_remote_code)
+                    trust_remote_code=trust_remote_code, nproc=nproc, hostfile=hostfile, shard_size=shard_size)
+    if "scored" not in s:  # a rank other than 0 under srun: rank 0 merges
+        return
     con.info(f"scored {s['scored']:,} variants at {s['variants_per_s']:,.0f} variants/s; ranked list {out}/ranked.tsv, "
              f"annotated VCF {out}/scored.vcf.gz, plot {out}/summary.png")
     _print_separation(s)

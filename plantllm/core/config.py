@@ -42,12 +42,6 @@ def setting(default: Any = MISSING, *, default_factory: Any = MISSING, min: floa
     return dataclasses.field(default=default, default_factory=default_factory, metadata=meta, **field_kw)
 
 
-def keys_of(cls, exclude: Iterable[str] = ()) -> list[str]:
-    """The keys a mapping for ``cls`` may hold, in field order."""
-    skip = set(exclude)
-    return [f.name for f in dataclasses.fields(cls) if f.init and f.name not in skip]
-
-
 def convert(cls, data: Any, *, path: str | Path | None = None, where: str = "", exclude: Iterable[str] = (),
             require: bool = True) -> dict[str, Any]:
     """The keys of ``data`` checked against the fields of dataclass ``cls``: unknown keys, types,

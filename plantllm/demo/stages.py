@@ -234,7 +234,7 @@ def variant_regions(d: Demo) -> tuple[list, list[tuple[str, int, int]]]:
 
 def variants(d: Demo, folder: Path) -> dict:
     from plantllm.apps.variant_report import write_saturation_vcf
-    from plantllm.apps.variant_scoring import run_scoring
+    from plantllm.apps.variant_shards import run_scoring
     from plantllm.data.tasks.variants import VariantParams, build_variants
 
     # Real variant set: every possible SNV of the held-out genes' regions

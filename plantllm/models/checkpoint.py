@@ -51,6 +51,7 @@ REMOTE_CODE = {
 hf_logging.disable_progress_bar()  # plantllm shows its own progress; per-shard bars are noise here
 hf_logging.set_verbosity_error()  # load reports list heads a task adds on purpose (e.g. a new classifier)
 TASKS = ("mlm", "clm", "classification", "multilabel", "regression", "embedding")
+HEAD_TASKS = ("classification", "multilabel", "regression")  # tasks whose head a model must be trained for
 
 
 @dataclass
@@ -204,8 +205,12 @@ def check_model_dir(path: str | Path, *, allow_pickle: bool = False) -> dict:
 
 
 def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = None,
-         trust_remote_code: bool = False, allow_pickle: bool = False):
-    """(model, tokenizer) from a local folder. ``task`` picks the head (see ``TASKS``)."""
+         trust_remote_code: bool = False, allow_pickle: bool = False, require_head: bool = False):
+    """(model, tokenizer) from a local folder. ``task`` picks the head (see ``TASKS``).
+
+    ``require_head``: refuse a folder whose weights hold no trained head for ``task`` (a masked LM
+    loaded as a classifier would get a newly initialised head: random scores, P≈0.5 everywhere);
+    fine-tuning leaves it off, since it adds the head on purpose."""
     if task not in TASKS:
         raise PlantLLMError(f"task '{task}' must be one of {TASKS}")
     p = Path(path)
@@ -229,12 +234,22 @@ def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = 
         kw["ignore_mismatched_sizes"] = True  # a new task on a fine-tuned model: its old head is replaced
     safe = any(p.glob("*.safetensors")) or (p / "model.safetensors.index.json").exists()
     try:
-        model = _auto_for(task, objective).from_pretrained(
-            str(p), local_files_only=True, trust_remote_code=trust_remote_code, use_safetensors=safe, **kw)
+        model, info = _auto_for(task, objective).from_pretrained(
+            str(p), local_files_only=True, trust_remote_code=trust_remote_code, use_safetensors=safe,
+            output_loading_info=True, **kw)
     except (OSError, ValueError, RuntimeError, SafetensorError) as e:
         msg = str(e).strip().splitlines()[0][:200]
         raise InputFileError(f"cannot load the model ({msg})", path=p,
                              fix="the weights may be truncated or belong to another config; re-copy the folder") from None
+    if require_head and task in HEAD_TASKS and (info.get("missing_keys") or info.get("mismatched_keys")):
+        prefix = f"{getattr(model, 'base_model_prefix', '')}."
+        missing = sorted(info.get("missing_keys") or [k[0] if isinstance(k, tuple) else k
+                                                      for k in info.get("mismatched_keys") or []],
+                         key=lambda k: (k.startswith(prefix), k))  # the head's own weights first
+        raise InputFileError(
+            f"the model has no trained {task} head ({mtype or 'model'} weights without {missing[0]}"
+            f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}): its scores would be random",
+            path=p, fix="fine-tune it first with plantllm finetune, or give a fine-tuned model folder")
     emb = model.get_input_embeddings()
     if emb is not None and len(tok) > emb.num_embeddings:
         raise InputFileError(f"the tokenizer has {len(tok)} tokens but the model embeds only {emb.num_embeddings}",

@@ -5,7 +5,10 @@ embeddings all run their models through a ``ModelRunner``, so a model is loaded,
 and called one way everywhere: on the GPU in bf16 (fp16 where bf16 is missing) when one
 is present, on the CPU in fp32 otherwise; plantllm's own char/k-mer tokenizers through the
 vectorized encoder, every other tokenizer through Hugging Face; Mamba without an
-attention mask (it takes none).
+attention mask (it takes none). A sequence longer than the model's context (its position
+embeddings, or the tokenizer's ``model_max_length``) is an error naming both lengths, never
+cut silently and never left to fail inside torch; a classifier is loaded only with a trained
+head (``checkpoint.load(require_head=True)``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,28 @@ def device_and_dtype() -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
+def model_context(model, tok) -> int | None:
+    """The most tokens ``model`` takes in one sequence (specials included), None when unbounded: the
+    tokenizer's ``model_max_length`` and the model's position table (GPT-2 ``n_positions``; ESM's
+    absolute positions start after the padding index; rotary ESM and Mamba have no table)."""
+    cfg = model.config
+    limits = []
+    t = getattr(tok, "model_max_length", None)
+    if isinstance(t, int) and 0 < t < 10**8:  # transformers' "no limit" is a huge sentinel
+        limits.append(t)
+    mtype = getattr(cfg, "model_type", "")
+    if mtype == "gpt2":
+        limits.append(getattr(cfg, "n_positions", None))
+    elif mtype == "esm":
+        if getattr(cfg, "position_embedding_type", "absolute") == "absolute":
+            n = getattr(cfg, "max_position_embeddings", None)
+            limits.append(n - (cfg.pad_token_id or 0) - 1 if n else None)
+    elif mtype != "mamba":
+        limits.append(getattr(cfg, "max_position_embeddings", None))
+    limits = [x for x in limits if isinstance(x, int) and x > 0]
+    return min(limits) if limits else None
+
+
 class ModelRunner:
     """A model and its tokenizer, placed on the device in eval mode.
 
@@ -39,13 +64,16 @@ class ModelRunner:
     task : str
         The head to load: ``classification``, ``mlm``, ``clm`` or ``embedding`` (see ``checkpoint.load``).
     max_length : int, optional
-        Truncate token sequences to this length (default: the tokenizer's ``model_max_length``).
+        Truncate token sequences to this length (default: none; a sequence longer than the model's
+        context is an error, see ``model_context``).
     """
 
     def __init__(self, model_dir: str | Path, task: str, *, max_length: int | None = None,
                  trust_remote_code: bool = False):
-        model, tok = checkpoint.load(model_dir, task=task, trust_remote_code=trust_remote_code)
+        model, tok = checkpoint.load(model_dir, task=task, trust_remote_code=trust_remote_code,
+                                     require_head=task in checkpoint.HEAD_TASKS)
         self._setup(model, tok, max_length)
+        self.source = Path(model_dir)
 
     @classmethod
     def from_model(cls, model, tok, *, max_length: int | None = None) -> "ModelRunner":
@@ -59,6 +87,8 @@ class ModelRunner:
         self.device, self.dtype = device_and_dtype()
         self.model.to(self.device, dtype=self.dtype).eval()
         self.max_length = max_length
+        self.context = model_context(model, tok)
+        self.source = None
         self.takes_mask = model.config.model_type != "mamba"
         try:
             self.fast = tokenizers.FastDnaEncoder(tok)
@@ -70,11 +100,25 @@ class ModelRunner:
         """Token ids and attention mask (CPU tensors, padded). ``offsets``: also the base span of each
         token (``offset_mapping``) and ``special_tokens_mask``, from the Hugging Face tokenizer."""
         if self.fast is not None and not offsets:
-            return dict(self.fast(seqs, self.max_length or self.tok.model_max_length))
+            return self._fits(dict(self.fast(seqs, self.max_length)), seqs)
         texts = [tokenizers.prepare(self.tok, s) for s in seqs]
-        enc = self.tok(texts, padding=True, truncation=True, max_length=self.max_length,
+        enc = self.tok(texts, padding=True, truncation=self.max_length is not None, max_length=self.max_length,
                        return_tensors="pt", return_offsets_mapping=offsets, return_special_tokens_mask=offsets)
-        return dict(enc)
+        return self._fits(dict(enc), seqs)
+
+    def _fits(self, enc: dict, seqs: list[str]) -> dict:
+        """``enc`` unchanged when every sequence fits the model's context, else one clear error."""
+        ids = enc.get("input_ids")
+        if self.context is None or ids is None or ids.ndim != 2 or ids.shape[1] <= self.context:
+            return enc
+        lengths = enc["attention_mask"].sum(1) if "attention_mask" in enc else torch.full((len(ids),), ids.shape[1])
+        i = int(lengths.argmax())
+        n, bp = int(lengths[i]), len(seqs[i])
+        fit = max(1, int(bp * (self.context - 2) / max(n - 2, 1)))
+        where = f"the model {self.source}" if self.source else "the model"
+        raise PlantLLMError(f"a sequence of {bp:,} bp is {n:,} tokens but {where} takes at most {self.context:,} "
+                            f"(its max_position_embeddings / the tokenizer's model_max_length)",
+                            fix=f"use a shorter --window or shorter sequences (at most about {fit:,} bp for this model)")
 
     def _inputs(self, enc: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         keep = ("input_ids", "attention_mask") if self.takes_mask else ("input_ids",)

@@ -124,6 +124,16 @@ def validate(asm: Assembly) -> Validation:
                 v.warnings.append(msg + " (partial genome)")
             else:
                 v.errors.append(msg + " (fix: the FASTA is another assembly, or the card's length is wrong)")
+    if card.repeats.source != "soft_mask":
+        # Read every base once under the card's IUPAC policy (a soft-mask repeat source reads them
+        # below anyway, through the same policy): a corrupt or non-DNA character is an error here,
+        # not in the middle of a later run.
+        try:
+            for c in sorted(present, key=[x.name for x in card.chromosomes].index):
+                for _ in g.iter_chunks(c):
+                    pass
+        except PlantLLMError as e:
+            v.errors.append(str(e))
     if card.gff is not None:
         try:
             ann = asm.annotation

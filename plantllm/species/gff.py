@@ -21,8 +21,9 @@ import gffutils
 from plantllm.core.cache import cache_dir, writable_dir
 from plantllm.core.errors import InputFileError
 from plantllm.core.io import atomic_path, fingerprint, open_text
+from plantllm.core.tables import _lines as checked_lines
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: duplicate IDs and children outside their parents are refused
 KEEP_ATTRIBUTES = {
     "ID", "Parent", "Name", "gene", "gene_id", "transcript_id", "gene_name", "locus_tag", "gene_biotype",
     "biotype", "gene_type", "transcript_biotype", "transcript_type", "product", "tag", "protein_id", "Alias",
@@ -40,7 +41,7 @@ def detect_format(path: Path, declared: str | None = None) -> str:
     if name.endswith((".gff", ".gff3")):
         return "gff3"
     with open_text(path) as fh:
-        for line in fh:
+        for line in checked_lines(path, fh):
             if line.startswith("#") or not line.strip():
                 continue
             cols = line.rstrip("\n").split("\t")
@@ -62,23 +63,27 @@ def check_and_slim(path: Path, fmt: str, out: Path) -> dict[str, int]:
     """Check a GFF3/GTF line by line and write a slim copy for gffutils.
 
     Returns the maximum feature end per seqid (for the length check against the FASTA).
-    Raises InputFileError naming the line for: wrong column count, non-integer or
-    reversed coordinates, bad strand, GFF3 children whose Parent is never defined,
-    GTF lines without gene_id/transcript_id.
+    Raises InputFileError naming the line for: text that is not UTF-8 or a truncated gzip,
+    wrong column count, non-integer or reversed coordinates, bad strand, GFF3 children whose
+    Parent is never defined, GTF lines without gene_id/transcript_id, one ID given to features
+    of different types or on different seqids (gffutils' create_unique would merge or rename
+    them silently; lines of one multi-line feature, such as a CDS over several exons, share
+    type and seqid and stay legal), and children that extend beyond their parent (an exon past
+    its transcript's end would make a UTR run past the transcript).
     """
-    ids: set[str] = set()
-    parents: list[tuple[str, int]] = []
+    first: dict[str, tuple[int, str, str]] = {}  # ID -> (first line, type, seqid)
+    extent: dict[str, list] = {}  # parent key -> [start, end over all its lines, first line, seqid]
+    children: list[tuple[str, int, str, str, int, int]] = []  # (parent, line, type, seqid, start, end)
+    gtf_tx: dict[str, tuple[int, str, str]] = {}  # transcript_id -> (first line, gene_id, seqid)
     max_end: dict[str, int] = {}
     n_features = 0
     with open_text(path) as fh, open(out, "w") as w:
         w.write("##gff-version 3\n" if fmt == "gff3" else "")
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(checked_lines(path, fh), 1):
             if line.startswith("##FASTA"):
                 break
             if line.startswith("#") or not line.strip():
                 continue
-            if "\x00" in line:
-                raise InputFileError("contains a NUL byte: binary or corrupt file", path=path, line=lineno)
             cols = line.rstrip("\n").split("\t")
             if len(cols) != 9:
                 hint = " (columns must be separated by tabs, not spaces)" if len(line.split()) >= 9 else ""
@@ -111,9 +116,10 @@ def check_and_slim(path: Path, fmt: str, out: Path) -> dict[str, int]:
                         raise InputFileError(f"attribute '{item[:40]}' is not key=value (GTF given as GFF3?)",
                                              path=path, line=lineno, fix="name the file .gtf or set annotation.format")
                     if key == "ID":
-                        ids.add(value)
+                        _same_id(path, lineno, value, ftype, seqid, first)
+                        _extend(extent, value, s, e, lineno, seqid)
                     elif key == "Parent":
-                        parents.extend((p, lineno) for p in value.split(","))
+                        children.extend((p, lineno, ftype, seqid, s, e) for p in value.split(","))
                     if key in KEEP_ATTRIBUTES:
                         kept.append(f"{key}={value}")
                 cols[8] = ";".join(kept)
@@ -123,15 +129,56 @@ def check_and_slim(path: Path, fmt: str, out: Path) -> dict[str, int]:
                     raise InputFileError("GTF line without gene_id", path=path, line=lineno)
                 if ftype not in ("gene",) and "transcript_id" not in a:
                     raise InputFileError("GTF line without transcript_id", path=path, line=lineno)
+                gid, tid = a["gene_id"], a.get("transcript_id")
+                if ftype == "gene":
+                    _same_id(path, lineno, gid, "gene", seqid, first)
+                    _extend(extent, "gene:" + gid, s, e, lineno, seqid)
+                elif tid is not None:
+                    seen = gtf_tx.setdefault(tid, (lineno, gid, seqid))
+                    if seen[1:] != (gid, seqid):
+                        raise InputFileError(
+                            f"transcript_id '{tid}' is given to gene '{gid}' on '{seqid}' here but to gene "
+                            f"'{seen[1]}' on '{seen[2]}' on line {seen[0]}: the two transcripts would merge into one",
+                            path=path, line=lineno, fix="give each transcript its own transcript_id")
+                    if ftype == "transcript":
+                        _extend(extent, "transcript:" + tid, s, e, lineno, seqid)
+                        children.append(("gene:" + gid, lineno, ftype, seqid, s, e))
+                    else:
+                        children.append(("transcript:" + tid, lineno, ftype, seqid, s, e))
                 cols[8] = " ".join(f'{k} "{v}";' for k, v in a.items() if k in KEEP_ATTRIBUTES)
             w.write("\t".join(cols) + "\n")
     if n_features == 0:
         raise InputFileError("no features found (empty or truncated annotation)", path=path)
-    for parent, lineno in parents:
-        if parent not in ids:
+    for parent, lineno, ftype, seqid, s, e in children:
+        if fmt == "gff3" and parent not in extent:
             raise InputFileError(f"orphan feature: Parent '{parent}' is not the ID of any feature", path=path,
                                  line=lineno, fix="add the parent feature or remove its children")
+        if parent not in extent:
+            continue  # GTF without transcript or gene lines: gffutils infers their extents
+        ps, pe, pline, pseqid = extent[parent]
+        pname = parent.split(":", 1)[-1] if fmt == "gtf" else parent
+        if pseqid != seqid:
+            raise InputFileError(f"{ftype} on '{seqid}' has its parent '{pname}' on '{pseqid}' (line {pline})",
+                                 path=path, line=lineno, fix="correct the seqid or the Parent")
+        if s < ps or e > pe:
+            raise InputFileError(f"{ftype} {s}-{e} extends beyond its parent '{pname}' ({ps}-{pe}, line {pline})",
+                                 path=path, line=lineno, fix="correct the coordinates of the child or of its parent")
     return max_end
+
+
+def _extend(extent: dict[str, list], key: str, s: int, e: int, lineno: int, seqid: str) -> None:
+    x = extent.setdefault(key, [s, e, lineno, seqid])
+    x[0], x[1] = min(x[0], s), max(x[1], e)
+
+
+def _same_id(path: Path, lineno: int, fid: str, ftype: str, seqid: str,
+             first: dict[str, tuple[int, str, str]]) -> None:
+    """Record the first line of an ID; refuse a second feature of another type or seqid with it."""
+    seen = first.setdefault(fid, (lineno, ftype, seqid))
+    if seen[1:] != (ftype, seqid):
+        raise InputFileError(f"ID '{fid}' is already used on line {seen[0]} by a {seen[1]} on '{seen[2]}' (here a "
+                             f"{ftype} on '{seqid}'): gffutils would merge or rename them silently", path=path,
+                             line=lineno, fix="give each feature its own ID")
 
 
 # ---------------------------------------------------------------- database

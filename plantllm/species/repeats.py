@@ -20,6 +20,7 @@ from plantllm.core.errors import ChromosomeError, InputFileError, did_you_mean
 from plantllm.species.genome import Genome
 from plantllm.core.io import open_text, require_file
 from plantllm.core.intervals import IntervalIndex
+from plantllm.core.tables import _lines as checked_lines  # UTF-16 / truncated gzip -> one line
 from plantllm.species.card import SpeciesCard
 from plantllm.species.regions import NameMap, bed_records
 
@@ -35,7 +36,7 @@ def read_rmsk_out(r: NameMap) -> list[tuple[str, int, int]]:
     """RepeatMasker ``.out``: 3 header lines, whitespace columns, query begin/end 1-based (cols 5-7)."""
     out = []
     with open_text(r.path) as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(checked_lines(r.path, fh), 1):
             f = line.split()
             if not f or f[0] in ("SW", "score") or not f[0].replace(".", "").isdigit():
                 continue
@@ -54,7 +55,7 @@ def read_rmsk_table(r: NameMap) -> list[tuple[str, int, int]]:
     out = []
     cols = None
     with open_text(r.path) as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(checked_lines(r.path, fh), 1):
             f = line.rstrip("\n").split("\t")
             if cols is None:
                 if line.startswith("#"):
@@ -78,7 +79,7 @@ def read_te_gff(r: NameMap) -> list[tuple[str, int, int]]:
     """TE annotation GFF3 (EDTA and similar): every feature is repeat sequence; 1-based closed."""
     out = []
     with open_text(r.path) as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(checked_lines(r.path, fh), 1):
             if line.startswith("#") or not line.strip():
                 continue
             f = line.rstrip("\n").split("\t")

@@ -4,6 +4,14 @@ Each record is split into one ``Variant`` per ALT allele. Coordinates: VCF POS i
 1-based; ``Variant.pos`` is 0-based. Chromosome names are translated to the card's
 canonical names. REF is checked against the genome by the caller (``check_ref``):
 a mismatch is reported and the variant is never used silently.
+
+Values outside their domain: POS 0 (or below) and a genotype allele index beyond the listed
+ALTs (htslib reads it as a missing call, which would change dosage and carrier counts) are
+errors naming the line; a site whose ALT equals its REF, a REF that does not match the genome
+and a variant past the chromosome end are left out, counted in ``VcfStats`` (and the summary)
+and reported by one warning each with the count and the first example. Genotypes whose ploidy
+contradicts the card's on every nuclear record (a diploid card with tetraploid calls) stop the
+read with a fix for the card; mixed ploidy (haploid organelle or sex-chromosome calls) is fine.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Iterator
 
 import pysam
 
+from plantllm.core import console as con
 from plantllm.core.errors import ChromosomeError, InputFileError, did_you_mean
 from plantllm.core.io import require_file
 from plantllm.species.card import SpeciesCard
@@ -37,6 +46,7 @@ class Variant:
     n_carriers: int = 0
     ploidy: int = 0
     line: int = 0
+    record: int = 0  # ordinal of the record in the file (or in the region read)
 
     @property
     def kind(self) -> str:
@@ -52,11 +62,28 @@ class VcfStats:
     no_alt: int = 0
     ref_mismatch: int = 0
     first_mismatch: str = ""
+    past_end: int = 0
+    first_past_end: str = ""
+    alt_equals_ref: int = 0
+    first_alt_equals_ref: str = ""
     indels_skipped: int = 0
     outside_regions: int = 0
     unknown_chrom: int = 0
     absent_from_fasta: int = 0
     absent: dict = field(default_factory=dict)  # chromosome -> first VCF line, for the error message
+
+    def merge(self, other: "VcfStats") -> "VcfStats":
+        """Add another reader's counts (a shard's): numbers are summed, the first example of each kind kept."""
+        for name, value in vars(other).items():
+            mine = getattr(self, name)
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    mine.setdefault(k, v)
+            elif isinstance(value, str):
+                setattr(self, name, mine or value)
+            else:
+                setattr(self, name, mine + value)
+        return self
 
 
 def dosage_of(rec: pysam.VariantRecord, alt_index: int) -> tuple[float, int, int, int]:
@@ -66,10 +93,13 @@ def dosage_of(rec: pysam.VariantRecord, alt_index: int) -> tuple[float, int, int
     0/1/1/1/1/1 is 5/6); samples with missing genotypes are left out.
     """
     total, called, carriers, ploidy = 0.0, 0, 0, 0
+    n_alleles = len(rec.alleles or ())
     for s in rec.samples.values():
         gt = s.get("GT")
         if gt is None:
             continue
+        if None in gt:
+            _check_gt_text(rec, n_alleles)
         alleles = [a for a in gt if a is not None]
         if not alleles:
             continue
@@ -81,8 +111,52 @@ def dosage_of(rec: pysam.VariantRecord, alt_index: int) -> tuple[float, int, int
     return (total / called if called else math.nan), called, carriers, ploidy
 
 
-def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None) -> Iterator[Variant]:
-    """Variants of a VCF/BCF, one per ALT allele, with canonical chromosome names."""
+class GenotypeError(ValueError):
+    """A genotype allele index beyond the record's alleles."""
+
+
+def _check_gt_text(rec: pysam.VariantRecord, n_alleles: int) -> None:
+    """htslib reads an allele index beyond the listed ALTs as a missing call; the record's text tells them apart."""
+    cols = str(rec).rstrip("\r\n").split("\t")
+    if len(cols) < 10:
+        return
+    keys = cols[8].split(":")
+    if "GT" not in keys:
+        return
+    k = keys.index("GT")
+    for name, field_ in zip(rec.samples, cols[9:]):
+        parts = field_.split(":")
+        gt = parts[k] if k < len(parts) else "."
+        for a in re.split(r"[/|]", gt):
+            if a.isdigit() and int(a) >= n_alleles:
+                raise GenotypeError(f"sample {name} has genotype {gt} but the site lists {n_alleles - 1} ALT "
+                                    f"allele{'s' if n_alleles != 2 else ''} (allele index {a} does not exist)")
+
+
+def expected_ploidy(card: SpeciesCard, chrom: str) -> int | None:
+    """Genotype ploidy the card implies on a nuclear chromosome (per subgenome for a subgenome-resolved
+    polyploid: hexaploid wheat is called diploid on each of 1A, 1B, 1D); None for organelles."""
+    c = next((x for x in card.chromosomes if x.name == chrom), None)
+    if c is None or not c.nuclear:
+        return None
+    if card.subgenomes and c.subgenome and card.ploidy % len(card.subgenomes) == 0:
+        return card.ploidy // len(card.subgenomes)
+    return card.ploidy
+
+
+#: nuclear records with genotypes that all contradict the card's ploidy before the read stops
+PLOIDY_EVIDENCE = 200
+
+
+def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None, *,
+             region: tuple[str, int, int] | None = None, first_line: int | None = None) -> Iterator[Variant]:
+    """Variants of a VCF/BCF, one per ALT allele, with canonical chromosome names.
+
+    ``region``: (the file's contig name, 0-based start, end): only records whose POS lies in
+    ``[start, end)``, read through the file's tabix/CSI index (the shards of the inference engine);
+    their ``line`` is then the record's ordinal within the region, or its line in the file when
+    ``first_line`` (the line of the region's first record) is known.
+    """
     p = require_file(path, "VCF")
     st = stats if stats is not None else VcfStats()
     pysam.set_verbosity(0)  # htslib's own warnings (e.g. contigs missing from the header) are not errors here
@@ -91,9 +165,10 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
     except (OSError, ValueError) as e:
         raise InputFileError(f"cannot read VCF header ({e})", path=p,
                              fix="check that the file is VCF/BCF with a ##fileformat line and a #CHROM header") from None
-    header_lines = header_line_count(p)
+    header_lines = header_line_count(p) if region is None else (first_line - 1 if first_line else None)
     unknown: dict[str, int] = {}
-    it = iter(vf)
+    ploidy_seen = {"agree": 0, "other": {}, "first": None}  # nuclear records: agreeing / ploidy -> count
+    it = iter(vf) if region is None else _starting_in(vf.fetch(*region), region[1])
     index = 0
     while True:
         try:
@@ -118,6 +193,11 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
         ref = rec.ref or ""
         if not _BASES.match(ref):
             raise InputFileError(f"REF '{ref[:20]}' is not a DNA sequence", path=p, line=line)
+        if rec.pos < 1 and any(_BASES.match(a) for a in rec.alts):
+            raise InputFileError(f"POS {rec.pos} is not a position: VCF positions are 1-based (the first base is 1)",
+                                 path=p, line=line,
+                                 fix="write 1-based positions (a 0-based file needs +1 on every POS)")
+        checked_ploidy = False
         for k, alt in enumerate(rec.alts, 1):
             if alt.startswith("<") or alt == "*":
                 st.symbolic += 1
@@ -128,20 +208,78 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None)
             if not _BASES.match(alt):
                 raise InputFileError(f"ALT '{alt[:20]}' is not a DNA sequence, symbolic or breakend allele",
                                      path=p, line=line)
+            if alt.upper() == ref.upper():
+                st.alt_equals_ref += 1
+                if not st.first_alt_equals_ref:
+                    st.first_alt_equals_ref = f"{rec.chrom}:{rec.pos} REF {ref} ALT {alt} (VCF line {line})"
+                continue
             try:
                 dose, called, carriers, ploidy = dosage_of(rec, k)
+            except GenotypeError as e:
+                raise InputFileError(f"genotype allele index beyond the listed ALTs: {e}", path=p, line=line,
+                                     fix="list every ALT allele the genotypes use, or correct the genotypes") from None
             except (ValueError, TypeError) as e:
                 raise InputFileError(f"malformed genotype ({e})", path=p, line=line) from None
+            if called and not checked_ploidy:
+                checked_ploidy = True
+                _note_ploidy(ploidy_seen, card, canon, ploidy, rec.chrom, line, p)
             st.variants += 1
             yield Variant(canon, rec.pos - 1, ref.upper(), alt.upper(), rec.id or "", k,
-                          {key: rec.info[key] for key in rec.info}, dose, called, carriers, ploidy, line)
+                          {key: rec.info[key] for key in rec.info}, dose, called, carriers, ploidy, line, index)
     vf.close()
+    _note_ploidy(ploidy_seen, card, None, 0, "", 0, p, final=True)
     if st.records and st.unknown_chrom == st.records:
         first = next(iter(unknown))
         raise ChromosomeError(
             f"no VCF chromosome matches the card {card.name}: {', '.join(list(unknown)[:3])}"
             f"{did_you_mean(first, card._alias)}", path=p, line=unknown[first],
             fix=f"add '{first}' to the aliases of the right chromosome in {card.source or 'the card'}")
+    if region is None:  # a region's reader is one shard of many: who merges the shards' stats warns once
+        warn_skipped(st)
+
+
+def _note_ploidy(seen: dict, card: SpeciesCard, chrom: str | None, ploidy: int, name: str, line: int, p: Path,
+                 final: bool = False) -> None:
+    """Count nuclear records whose genotype ploidy agrees with the card; stop when every one so far
+    (at least ``PLOIDY_EVIDENCE``, or all of a smaller file) has one other ploidy."""
+    if not final:
+        want = expected_ploidy(card, chrom)
+        if want is None or ploidy == want:
+            seen["agree"] += want is not None
+            return
+        seen["other"][ploidy] = seen["other"].get(ploidy, 0) + 1
+        if seen["first"] is None:
+            seen["first"] = (name, line, want)
+    other = seen["other"]
+    n = sum(other.values())
+    if seen["agree"] or len(other) != 1 or (not final and n < PLOIDY_EVIDENCE) or not n:
+        return
+    (got,) = other
+    name, first_line, want = seen["first"]
+    raise InputFileError(
+        f"the genotypes are {got}-ploid on every nuclear record ({n:,} read, first on {name}) but the card "
+        f"{card.name} says ploidy {card.ploidy}" + (f" ({want} per subgenome)" if want != card.ploidy else ""),
+        path=p, line=first_line,
+        fix=f"set 'ploidy: {got * (card.ploidy // want) if want else got}' in {card.source or 'the card'} if the "
+            f"samples are {got}-ploid, or give the VCF called for this species")
+
+
+def warn_skipped(st: VcfStats) -> None:
+    """One warning per kind of variant left out, with the count and the first example (the counts are in
+    ``VcfStats``, which the commands write to their summary)."""
+    if st.alt_equals_ref:
+        con.warn(f"{st.alt_equals_ref:,} ALT allele(s) left out: ALT equals REF, not a variant "
+                 f"(first: {st.first_alt_equals_ref})")
+    if st.past_end:
+        con.warn(f"{st.past_end:,} variant(s) left out: past the chromosome end (first: {st.first_past_end})")
+    if st.ref_mismatch:
+        con.warn(f"{st.ref_mismatch:,} variant(s) left out: REF does not match the genome (first: {st.first_mismatch})")
+
+
+def _starting_in(records, start: int):
+    """Records of an indexed fetch that start at or after ``start`` (a fetch also returns records that
+    begin before the region and reach into it: each record belongs to the region holding its POS)."""
+    return (rec for rec in records if rec.start >= start)
 
 
 def header_line_count(p: Path) -> int | None:
@@ -189,16 +327,20 @@ def require_in_fasta(st: VcfStats, vcf: str | Path, genome) -> None:
 
 
 def check_ref(genome, v: Variant, st: VcfStats) -> bool:
-    """Does the genome carry REF at the variant? Mismatches are counted, first one kept."""
+    """Does the genome carry REF at the variant? Mismatches and variants past the chromosome end are counted
+    (apart), the first of each kept."""
     n = genome.length(v.chrom)
     if v.pos + len(v.ref) > n:
-        ok = False
-        seen = "beyond the chromosome end"
-    else:
-        seen = genome.fetch(v.chrom, v.pos, v.pos + len(v.ref)).upper()
-        ok = seen == v.ref
+        st.past_end += 1
+        if not st.first_past_end:
+            st.first_past_end = (f"{v.chrom}:{v.pos + 1} REF {v.ref}, but {v.chrom} is {n:,} bp "
+                                 f"(VCF line {v.line})")
+        return False
+    seen = genome.fetch(v.chrom, v.pos, v.pos + len(v.ref)).upper()
+    ok = seen == v.ref
     if not ok:
         st.ref_mismatch += 1
         if not st.first_mismatch:
-            st.first_mismatch = f"{v.chrom}:{v.pos + 1} REF {v.ref} but the genome has {seen} (VCF line {v.line})"
+            st.first_mismatch = f"{v.chrom}:{v.pos + 1} REF {v.ref} but the genome has {seen}" + (
+                f" (VCF line {v.line})" if v.line else "")
     return ok

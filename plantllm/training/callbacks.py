@@ -49,8 +49,8 @@ def plant_loss(task: str, logits: torch.Tensor, labels: torch.Tensor, weights: t
 
 
 class PlantTrainer(Trainer):
-    """The Trainer with plantllm's loss (:func:`plant_loss`) and a separate collator for evaluation
-    (no augmentation), so validation numbers do not depend on the augmentation draw."""
+    """The Trainer with plantllm's loss (:func:`plant_loss`) and a separate collator for evaluation and
+    test predictions (no augmentation), so held-out numbers do not depend on the augmentation draw."""
 
     def __init__(self, *args, task: str, class_weights: torch.Tensor | None = None, eval_collator=None, **kw):
         self.plant_task, self.class_weights, self.eval_collator = task, class_weights, eval_collator
@@ -63,14 +63,21 @@ class PlantTrainer(Trainer):
         loss = plant_loss(self.plant_task, outputs.logits, labels, weights, self.class_weights)
         return (loss, outputs) if return_outputs else loss
 
-    def get_eval_dataloader(self, eval_dataset=None):
+    def _with_eval_collator(self, make, dataset):
         if self.eval_collator is None:
-            return super().get_eval_dataloader(eval_dataset)
+            return make(dataset)
         saved, self.data_collator = self.data_collator, self.eval_collator
         try:
-            return super().get_eval_dataloader(eval_dataset)
+            return make(dataset)
         finally:
             self.data_collator = saved
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        # test predictions too: a randomly reverse-complemented test window is not the window scored
+        return self._with_eval_collator(super().get_test_dataloader, test_dataset)
 
 
 # ---------------------------------------------------------------- callbacks

@@ -117,6 +117,16 @@ def positives(asm: Assembly, params: PromoterParams, splitter: Splitter, strengt
     return by_split, skipped
 
 
+def unknown_genes(asm: Assembly, strength: dict[str, float]) -> list[str]:
+    """Genes of the strength table that no annotated gene carries as its locus, ID or name (table order)."""
+    if not strength:
+        return []
+    known = set()
+    for gene in asm.annotation.genes:
+        known.update((gene.locus, gene.id, gene.name))
+    return [k for k in strength if k not in known]
+
+
 def balance_subgenomes(by_split: dict[str, list[dict]], params: PromoterParams, rng) -> dict[str, float]:
     """Thin the positives of larger subgenomes (polyploids) with the one balance rule; returns the rates."""
     counts: dict[str, int] = {}
@@ -187,6 +197,10 @@ def build_promoter(asm: Assembly, out: str | Path, params: PromoterParams, split
     if strength and matched == 0:
         raise InputFileError("no gene in the strength table matches the annotation's gene IDs or names",
                              path=params.strength_table, fix="use locus IDs such as those in the GFF")
+    unknown = unknown_genes(asm, strength)
+    if unknown:
+        con.warn(f"{len(unknown):,} of {len(strength):,} genes in the strength table {params.strength_table} are not in "
+                 f"the annotation and are left out (first: '{unknown[0]}')")
     if params.balance not in ("none", "proportional") and asm.card.subgenomes:
         skipped["subgenome_balance"] = balance_subgenomes(pos, params, rng)
     neg = {split: negatives(asm, params, splitter, rows, split, rng) for split, rows in pos.items()}
@@ -209,6 +223,7 @@ def build_promoter(asm: Assembly, out: str | Path, params: PromoterParams, split
                 "params": asdict(params), "split": splitter.describe(), "seed": seed, "skipped": skipped,
                 "window": params.window.describe(),
                 "gc": {s: {"promoter": mean_gc(pos[s]), "negative": mean_gc(neg[s])} for s in SPLITS},
-                "strength_genes": matched}
+                "strength_genes": matched, "strength_unknown_genes": len(unknown),
+                "strength_first_unknown": unknown[0] if unknown else ""}
 
     return write_dataset(out, "promoter", FEATURES, examples(), manifest, inputs)

@@ -13,13 +13,13 @@ Labels come from a TSV (chrom, pos, ref, alt, label; pos 1-based) or a VCF INFO 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
 
-from plantllm.core import console as con
 from plantllm.species.assembly import Assembly
 from plantllm.data.writer import build_inputs, current_manifest, file_records, write_dataset
 from plantllm.core.errors import InputFileError, PlantLLMError
@@ -58,6 +58,12 @@ def read_labels(path: str | Path) -> dict[tuple[str, int, str, str], str]:
     first: dict[tuple[str, int, str, str], int] = {}
     for lineno, (chrom, pos, ref, alt, label) in read_rows(
             path, "label table", {"chrom": str, "pos": integer, "ref": str.upper, "alt": str.upper, "label": str}):
+        if pos < 1:
+            raise InputFileError(f"pos {pos} is not a position: label positions are 1-based, as in the VCF", path=path,
+                                 line=lineno, fix="write the VCF's POS (the first base is 1)")
+        if _not_finite(label):
+            raise InputFileError(f"label '{label}' is a missing or infinite value, not a label", path=path,
+                                 line=lineno, fix="give the variant a label, or leave its row out")
         key = (chrom, pos, ref, alt)
         if key in out and out[key] != label:
             raise InputFileError(f"variant {chrom}:{pos} {ref}>{alt} is labelled twice: '{out[key]}' (line "
@@ -65,6 +71,14 @@ def read_labels(path: str | Path) -> dict[tuple[str, int, str, str], str]:
         out.setdefault(key, label)
         first.setdefault(key, lineno)
     return out
+
+
+def _not_finite(text: str) -> bool:
+    """NaN / infinity as text (a spreadsheet's or pandas' missing value), which no label may be."""
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def variant_windows(genome, chrom: str, pos: int, ref: str, alt: str, w: int) -> tuple[str, str, int]:
@@ -132,9 +146,7 @@ def build_variants(asm: Assembly, vcf: str | Path, out: str | Path, params: Vari
                 f"REF does not match the genome at {st.ref_mismatch} of {checked} variants (first: {st.first_mismatch})",
                 path=vcf, fix="the VCF was called against another assembly; use its FASTA or lift the VCF over")
 
-    def manifest():
-        if st.ref_mismatch:
-            con.warn(f"{st.ref_mismatch} variants left out: REF does not match the genome (first: {st.first_mismatch})")
+    def manifest():  # the VCF reader has warned about the variants it left out (count and first example)
         return {"species": asm.card.name, "assembly": asm.card.assembly, "card": str(asm.card.source),
                 "files": file_records({"fasta": asm.card.fasta, "gff": asm.card.gff, "vcf": vcf}),
                 "params": asdict(params), "split": splitter.describe(), "seed": seed, "vcf": asdict(st),

@@ -1,0 +1,334 @@
+"""Variant scoring on the inference engine: a VCF cut into genome shards, one part per shard, one merge.
+
+The VCF is read through a tabix index, one shard (a chromosome chunk of ``shard_size`` bases) at
+a time, so any number of processes can score it and a killed run resumes where it stopped. A VCF
+that is not bgzipped and indexed is first copied into the job folder as one (one streaming pass
+that also checks the order and records the line of each shard's first record, so errors keep
+naming the file's own lines). The merge reads the parts in shard order and writes the ranked
+table, the scored VCF (bgzipped, tabix-indexed), the plot and the summary.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pysam
+
+from plantllm.apps.consequence import Consequence
+from plantllm.apps.variant_report import (IMPACT, consequence_auroc, label_auroc, model_names, plot_summary,
+                                          prioritize, write_tsv, write_vcf)
+from plantllm.apps.variant_scoring import Scored, VariantScorer, check_scored, score_variants
+from plantllm.core.errors import ChromosomeError, InputFileError, PlantLLMError, did_you_mean
+from plantllm.core.intervals import IntervalIndex
+from plantllm.core.io import atomic_path, atomic_write, require_file
+from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
+from plantllm.species.assembly import Assembly
+from plantllm.species.vcf import Variant, VcfStats, read_vcf
+
+SHARD_SIZE = 2_000_000
+STAT_FIELDS = [f for f in VcfStats.__dataclass_fields__ if f not in ("first_mismatch", "absent")]
+
+
+@dataclass
+class VariantJobSpec:
+    """Everything a rank needs to score its shards (it is the job's plan, so JSON-able)."""
+
+    vcf: str
+    indexed: str
+    card: str
+    fasta: str | None
+    gff: str | None
+    models: list[str]
+    methods: list[str]
+    window: int
+    batch_size: int
+    trust_remote_code: bool = False
+    contigs: dict[str, str] = field(default_factory=dict)  # canonical chromosome -> the VCF's name
+    first_lines: dict[str, int] = field(default_factory=dict)  # shard name -> line of its first record
+
+    def assembly(self) -> Assembly:
+        return Assembly(self.card, fasta=self.fasta, gff=self.gff)
+
+
+# ---------------------------------------------------------------- preparing the input
+def _indexed(vcf: Path) -> bool:
+    with open(vcf, "rb") as fh:
+        head = fh.read(18)
+    is_bgzf = head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"
+    return is_bgzf and any(Path(str(vcf) + s).exists() and Path(str(vcf) + s).stat().st_mtime >= vcf.stat().st_mtime
+                           for s in (".tbi", ".csi"))
+
+
+def _open_text(vcf: Path):
+    with open(vcf, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(vcf, "rt", newline=None) if magic == b"\x1f\x8b" else open(vcf, "rt", newline=None)
+
+
+def index_copy(vcf: Path, dest: Path, asm: Assembly, shards: list[Shard]) -> dict[str, int]:
+    """Copy a plain or gzip VCF to a bgzipped, tabix-indexed file, checking that it is sorted; returns the
+    line of each shard's first record. Unsorted input is an error naming the line (tabix needs order)."""
+    index = IntervalIndex((s.chrom, s.start, s.end) for s in shards)
+    first: dict[str, int] = {}
+    seen_contigs: set[str] = set()
+    last = (None, -1)
+    with atomic_path(dest) as tmp:
+        with _open_text(vcf) as src, pysam.BGZFile(str(tmp), "wb") as out:
+            for lineno, line in enumerate(src, 1):
+                out.write(line.encode())
+                if line.startswith("#") or not line.strip():
+                    continue
+                chrom, pos = _chrom_pos(vcf, lineno, line)
+                if chrom != last[0]:
+                    if chrom in seen_contigs:
+                        raise InputFileError(f"records of '{chrom}' are not together: the VCF is not sorted", path=vcf,
+                                             line=lineno, fix="sort it: bcftools sort -Oz -o sorted.vcf.gz FILE")
+                    seen_contigs.add(chrom)
+                elif pos < last[1]:
+                    raise InputFileError(f"POS {pos} after {last[1]}: the VCF is not sorted by position", path=vcf,
+                                         line=lineno, fix="sort it: bcftools sort -Oz -o sorted.vcf.gz FILE")
+                last = (chrom, pos)
+                canon = asm.card.try_canonical(chrom)
+                if canon is not None:
+                    for i in index.containing(canon, pos - 1).tolist():
+                        first.setdefault(shards[i].name, lineno)
+        pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp) + ".tbi")
+        os.replace(str(tmp) + ".tbi", str(dest) + ".tbi")
+    return first
+
+
+def _chrom_pos(vcf: Path, lineno: int, line: str) -> tuple[str, int]:
+    f = line.split("\t", 2)
+    try:
+        return f[0], int(f[1])
+    except (IndexError, ValueError):
+        raise InputFileError("malformed VCF record: CHROM and POS must be the first two tab-separated columns",
+                             path=vcf, line=lineno, fix="check the columns of this line") from None
+
+
+def _vcf_contigs(path: Path) -> list[str]:
+    """Sequence names of an indexed VCF, in file order."""
+    try:
+        return list(pysam.TabixFile(str(path)).contigs)
+    except (OSError, ValueError) as e:
+        raise InputFileError(f"cannot read the VCF's index ({e})", path=path,
+                             fix="re-index it: tabix -p vcf FILE (or bcftools index)") from None
+
+
+def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: list[str], window: int,
+         batch_size: int, regions=None, shard_size: int = SHARD_SIZE, trust_remote_code: bool = False) -> Job:
+    """The job of one ``variants score`` run: its shards, its indexed input, its plan."""
+    vcf = require_file(vcf, "VCF")
+    chroms = asm.genome.chromosomes(nuclear_only=False)
+    regions = regions or [(c, 0, asm.genome.length(c)) for c in chroms]
+    shards = genome_shards(sorted(regions, key=lambda r: (chroms.index(r[0]) if r[0] in chroms else 1 << 30, r[1])),
+                           shard_size)
+    job_dir = Path(out) / ".plantllm-job"
+    job_dir.mkdir(parents=True, exist_ok=True)
+    if _indexed(vcf):
+        indexed, first = vcf, {}
+    else:
+        indexed = job_dir / "input.vcf.gz"
+        first = index_copy(vcf, indexed, asm, shards)
+    contigs = _map_contigs(asm, vcf, _vcf_contigs(indexed))
+    spec = VariantJobSpec(str(vcf), str(indexed), str(asm.card.source), str(asm.card.fasta) if asm.card.fasta else None,
+                          str(asm.card.gff) if asm.card.gff else None, [str(m) for m in models], list(methods),
+                          window, batch_size, trust_remote_code, contigs, first)
+    fingerprints = input_fingerprint({"vcf": vcf, "fasta": asm.card.fasta, "gff": asm.card.gff,
+                                      **{f"model{i}": Path(m) / "config.json" for i, m in enumerate(models)}})
+    return Job(out, "variants", {"spec": asdict(spec), "inputs": fingerprints}, shards)
+
+
+def _map_contigs(asm: Assembly, vcf: Path, names: list[str]) -> dict[str, str]:
+    """canonical -> VCF contig name; a VCF none of whose names the card knows, or whose chromosomes the
+    FASTA lacks, is an error (as when reading it whole)."""
+    mapped = {asm.card.try_canonical(n): n for n in names}
+    mapped.pop(None, None)
+    if names and not mapped:
+        raise ChromosomeError(f"no VCF chromosome matches the card {asm.card.name}: {', '.join(names[:3])}"
+                              f"{did_you_mean(names[0], asm.card._alias)}", path=vcf,
+                              fix=f"add '{names[0]}' to the aliases of the right chromosome in "
+                                  f"{asm.card.source or 'the card'}")
+    in_fasta = set(asm.genome.chromosomes(nuclear_only=False))
+    if mapped and not in_fasta & set(mapped):
+        raise ChromosomeError(f"the variants are on chromosome {', '.join(mapped)}, known to the card but not in the "
+                              f"FASTA {asm.genome.path}", path=vcf, fix="give the FASTA that holds them with --fasta")
+    return mapped
+
+
+# ---------------------------------------------------------------- one shard
+class ShardScorer:
+    """A rank's models and assembly; ``__call__`` scores one shard into a part table."""
+
+    def __init__(self, spec: VariantJobSpec):
+        self.spec = spec
+        self.asm = spec.assembly()
+        self.scorers = [VariantScorer(m, meth, spec.window, spec.batch_size, trust_remote_code=spec.trust_remote_code)
+                        for m, meth in zip(spec.models, spec.methods)]
+
+    def __call__(self, shard: Shard) -> pa.Table:
+        st = VcfStats()
+        name = self.spec.contigs.get(shard.chrom)
+        rows: list[Scored] = []
+        if name is not None:
+            first = self.spec.first_lines.get(shard.name)
+            variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
+                                first_line=first)
+            rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st))
+        return _table(rows, st, len(self.scorers))
+
+
+def _lines_known(variants, first_line: int | None):
+    """An indexed read without a line map knows only ordinals: no line number is claimed then."""
+    for v in variants:
+        if first_line is None:
+            v.line = 0
+        yield v
+
+
+PART_SCHEMA = [("record", pa.int64()), ("line", pa.int64()), ("chrom", pa.string()), ("pos", pa.int64()),
+               ("id", pa.string()), ("ref", pa.string()), ("alt", pa.string()), ("alt_index", pa.int32()),
+               ("consequence", pa.string()), ("gene", pa.string()), ("transcript", pa.string()),
+               ("aa_change", pa.string()), ("distance_to_tss", pa.int64()), ("repeat", pa.bool_()),
+               ("subgenome", pa.string()), ("dosage", pa.float64()), ("n_carriers", pa.int64()),
+               ("ploidy", pa.int64())]
+
+
+def _table(rows: list[Scored], st: VcfStats, n_models: int) -> pa.Table:
+    cols: dict[str, list] = {k: [] for k, _ in PART_SCHEMA}
+    scores: list[list[float]] = [[] for _ in range(n_models)]
+    for r in rows:
+        v, c = r.variant, r.consequence
+        for k, val in (("record", v.record), ("line", v.line), ("chrom", v.chrom), ("pos", v.pos), ("id", v.id),
+                       ("ref", v.ref), ("alt", v.alt), ("alt_index", v.alt_index),
+                       ("consequence", c.term if c else "intergenic_variant"), ("gene", getattr(c, "gene", "")),
+                       ("transcript", getattr(c, "transcript", "")), ("aa_change", getattr(c, "aa_change", "")),
+                       ("distance_to_tss", getattr(c, "distance_to_tss", -1)), ("repeat", r.repeat),
+                       ("subgenome", r.subgenome), ("dosage", v.dosage), ("n_carriers", v.n_carriers),
+                       ("ploidy", v.ploidy)):
+            cols[k].append(val)
+        for m in range(n_models):
+            scores[m].append(r.scores[m])
+    arrays = {k: pa.array(cols[k], type=t) for k, t in PART_SCHEMA}
+    arrays.update({f"score{m}": pa.array(scores[m], type=pa.float64()) for m in range(n_models)})
+    stats = {"counts": {f: getattr(st, f) for f in STAT_FIELDS}, "first_mismatch": st.first_mismatch}
+    return pa.table(arrays).replace_schema_metadata({"plantllm_vcf_stats": json.dumps(stats)})
+
+
+# ---------------------------------------------------------------- the merge
+def merged_rows(job: Job, asm: Assembly, vcf: str | Path) -> tuple[list[Scored], VcfStats, dict]:
+    """The scored variants of all parts (shard order) as ``Scored`` rows (each variant's ``line`` is its
+    ``(shard, record)`` key, see ``record_keys``), and the summed VCF statistics."""
+    st = VcfStats()
+    rows: list[Scored] = []
+    for shard, t in job.parts():
+        meta = json.loads(t.schema.metadata[b"plantllm_vcf_stats"])
+        for f, n in meta["counts"].items():
+            setattr(st, f, getattr(st, f) + n)
+        st.first_mismatch = st.first_mismatch or meta["first_mismatch"]
+        n_models = sum(1 for c in t.column_names if c.startswith("score"))
+        for d in t.to_pylist():
+            v = Variant(d["chrom"], d["pos"], d["ref"], d["alt"], d["id"], d["alt_index"], {}, d["dosage"], 0,
+                        d["n_carriers"], d["ploidy"], (shard.index, d["record"]), d["record"])
+            csq = Consequence(d["consequence"], d["gene"], d["transcript"], "", d["aa_change"], d["distance_to_tss"])
+            scores = tuple(d[f"score{m}"] for m in range(n_models))
+            rows.append(Scored(v, csq, scores[0], d["subgenome"], d["repeat"], scores))
+    check_scored(asm, vcf, st)
+    return rows, st
+
+
+def record_keys(job: Job, asm: Assembly):
+    """``key_of(i, record)`` for ``write_vcf``: the (shard, ordinal within the shard) of each record of the
+    original VCF, in file order, the same key the parts carry."""
+    index = IntervalIndex((s.chrom, s.start, s.end) for s in job.shards)
+    counters: dict[int, int] = {}
+
+    def key_of(_i: int, rec) -> tuple[int, int] | None:
+        canon = asm.card.try_canonical(rec.chrom)
+        hit = index.containing(canon, rec.start).tolist() if canon is not None else []
+        if not hit:
+            return None
+        s = job.shards[hit[0]].index
+        counters[s] = counters.get(s, 0) + 1
+        return (s, counters[s])
+
+    return key_of
+
+
+# ---------------------------------------------------------------- the whole run
+def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", out: str | Path, *,
+                method: "str | list[str]" = "llr", window: int = 128, batch_size: int = 32, regions=None,
+                labels: dict | None = None, trust_remote_code: bool = False, shard_size: int = SHARD_SIZE,
+                nproc: int = 1, hostfile: str | Path | None = None) -> dict:
+    """Score, annotate, rank; write ranked.tsv, scored.vcf.gz (+ .tbi), summary.png, summary.json in ``out``.
+
+    ``model_dir`` may list several models (one ``method`` for all, or one each): they score the same
+    windows in one pass and the priority uses the mean of their percentiles. The work runs on the
+    inference engine: ``nproc``/``hostfile`` start ranks through the DeepSpeed launcher; under srun
+    every task is a rank and rank 0 merges; a rerun after a kill computes only unfinished shards.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dirs = [Path(m) for m in (model_dir if isinstance(model_dir, (list, tuple)) else [model_dir])]
+    methods = [method] * len(dirs) if isinstance(method, str) else list(method)
+    if len(methods) == 1:
+        methods = methods * len(dirs)
+    if len(methods) != len(dirs):
+        raise PlantLLMError(f"{len(dirs)} models but {len(methods)} methods: give one --method, or one per --model")
+    job = plan(asm, Path(vcf), out, models=dirs, methods=methods, window=window, batch_size=batch_size,
+               regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code)
+    job.prepare()
+    t0 = time.time()
+    rank, world, _ = rank_world()
+    if nproc > 1 or hostfile:
+        launch_ranks("plantllm.apps.worker", ["--job", str(job.dir)], nproc, hostfile)
+    else:
+        job.run(ShardScorer(VariantJobSpec(**job.plan["plan"]["spec"])), "scoring variants")
+        if rank != 0:
+            return {"rank": rank, "world": world}
+        job.wait_for_all()
+    seconds = time.time() - t0
+    rows, st = merged_rows(job, asm, vcf)
+    if not rows:
+        raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
+    summary = write_outputs(asm, vcf, job, rows, st, out, dirs, methods, window, labels)
+    summary.update(seconds=round(seconds, 1), variants_per_s=round(len(rows) / max(seconds, 1e-9), 1),
+                   shards=len(job.shards), processes=max(nproc, world))
+    with atomic_write(out / "summary.json") as fh:
+        json.dump(summary, fh, indent=2, default=str)
+    return summary
+
+
+def write_outputs(asm: Assembly, vcf, job: Job, rows: list[Scored], st: VcfStats, out: Path, dirs: list[Path],
+                  methods: list[str], window: int, labels: dict | None) -> dict:
+    """Rank the merged rows and write the table, the VCF and the plot; returns the summary."""
+    names = model_names(dirs)
+    ranked = prioritize(rows, methods)
+    method, model_dir = methods[0], dirs[0]
+    write_tsv(ranked, out / "ranked.tsv", asm, names)
+    write_vcf(vcf, ranked, out / "scored.vcf.gz", method, str(model_dir), [str(d) for d in dirs],
+              key_of=record_keys(job, asm))
+    plot_summary(ranked, out / "summary.png", method)
+    summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window, "scored": len(ranked),
+               "models": [{"name": n, "path": str(d), "method": m} for n, d, m in zip(names, dirs, methods)],
+               "vcf_stats": {**{f: getattr(st, f) for f in STAT_FIELDS}, "first_mismatch": st.first_mismatch},
+               "by_consequence": {}}
+    for c in IMPACT:
+        v = [d["score"] for d in ranked if d["consequence"] == c]
+        if v:
+            summary["by_consequence"][c] = {"n": len(v), "mean_score": float(np.mean(v))}
+    summary["separation"] = consequence_auroc(ranked)
+    if len(dirs) > 1:
+        summary["separation_by_model"] = {n: consequence_auroc([{**d, "score": d["scores"][i]} for d in ranked])
+                                          for i, n in enumerate(names)}
+        summary["score_correlation"] = np.corrcoef(np.array([d["scores"] for d in ranked]).T).round(4).tolist()
+    if labels:
+        summary["labels"] = label_auroc(ranked, labels, asm)
+    return summary

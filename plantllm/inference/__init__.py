@@ -1,0 +1,1 @@
+"""inference layer: the engine every application runs its models through."""

@@ -1,0 +1,214 @@
+"""The inference engine: deterministic shards, parts written atomically with completion markers,
+resume after a kill, many processes through the training launcher, and a merge.
+
+A job lives in one folder (``<out>/.plantllm-job``): ``plan.json`` (what is computed, with a
+fingerprint of its inputs and parameters), and per shard a part file (Arrow IPC) and a marker
+written after it. A rerun of the same command finds the markers and computes only the shards
+without one; a plan with another fingerprint (other inputs or parameters) starts over. Shards are
+cut from the genome (chromosome chunks), never from the number of processes, so any number of
+ranks computes the same parts and the merge writes byte-identical outputs.
+
+Ranks come from the environment of the launcher that started the process: ``RANK``/``WORLD_SIZE``
+(DeepSpeed's launcher, torchrun) or ``SLURM_PROCID``/``SLURM_NTASKS`` (srun); a lone process is rank
+0 of 1. Rank ``r`` of ``n`` takes the shards whose index is ``r`` modulo ``n``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+
+from plantllm.core import console as con
+from plantllm.core.errors import PlantLLMError
+from plantllm.core.io import atomic_path, atomic_write, fingerprint
+
+JOB_DIR = ".plantllm-job"
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One unit of work: a chunk ``[start, end)`` of one chromosome (canonical name)."""
+
+    index: int
+    chrom: str
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:06d}"
+
+    def describe(self) -> str:
+        return f"shard {self.name} ({self.chrom}:{self.start + 1:,}-{self.end:,})"
+
+
+def genome_shards(regions: list[tuple[str, int, int]], size: int) -> list[Shard]:
+    """Regions cut into chunks of at most ``size`` bases, in the order given (chromosome order)."""
+    if size <= 0:
+        raise PlantLLMError(f"shard size must be positive, got {size}")
+    out: list[Shard] = []
+    for chrom, s, e in regions:
+        for a in range(s, e, size):
+            out.append(Shard(len(out), chrom, a, min(e, a + size)))
+    return out
+
+
+def rank_world() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from the launcher's environment."""
+    env = os.environ
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", env["RANK"]))
+    if "SLURM_PROCID" in env and "SLURM_NTASKS" in env:
+        return int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0))
+    return 0, 1, 0
+
+
+def input_fingerprint(paths: dict[str, str | Path | None]) -> dict[str, str | None]:
+    """Identity of the input files (path, size, modification time) for the plan."""
+    return {k: (f"{Path(v).resolve()}:{fingerprint(v)}" if v else None) for k, v in paths.items()}
+
+
+class Job:
+    """The folder of one engine run: its plan, its shards' parts and their markers.
+
+    Parameters
+    ----------
+    out : path
+        The command's output folder; the job lives in ``out/.plantllm-job``.
+    kind : str
+        What is computed (``variants``, ``scan``...): part of the plan.
+    plan : dict
+        Everything that determines the parts (input fingerprints, parameters); JSON-able.
+    shards : list of Shard
+    """
+
+    def __init__(self, out: str | Path, kind: str, plan: dict, shards: list[Shard]):
+        self.dir = Path(out) / JOB_DIR
+        self.kind, self.shards = kind, shards
+        body = {"version": PLAN_VERSION, "kind": kind, "plan": plan, "shards": [asdict(s) for s in shards]}
+        self.fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.plan = {**body, "fingerprint": self.fingerprint}
+
+    # ------------------------------------------------------------ plan
+    def prepare(self) -> int:
+        """Write the plan (or keep it when it is the same); returns how many shards are already done.
+        A plan of other inputs or parameters is replaced and its parts removed."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        plan_file = self.dir / "plan.json"
+        if plan_file.exists():
+            try:
+                old = json.loads(plan_file.read_text()).get("fingerprint")
+            except (OSError, ValueError):
+                old = None
+            if old != self.fingerprint:
+                con.info("inputs or parameters changed since the last run: starting over")
+                for p in self.dir.iterdir():
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if not plan_file.exists():
+            with atomic_write(plan_file) as fh:
+                json.dump(self.plan, fh, indent=1, default=str)
+        done = sum(self.done(s) for s in self.shards)
+        if done:
+            con.info(f"resuming: {done:,} of {len(self.shards):,} shards are done and are not recomputed")
+        return done
+
+    # ------------------------------------------------------------ parts
+    def part_path(self, shard: Shard) -> Path:
+        return self.dir / f"part-{shard.name}.arrow"
+
+    def marker_path(self, shard: Shard) -> Path:
+        return self.dir / f"part-{shard.name}.done"
+
+    def done(self, shard: Shard) -> bool:
+        """A shard is done when its marker names this plan and its part has the recorded size."""
+        m = self.marker_path(shard)
+        if not m.exists():
+            return False
+        try:
+            info = json.loads(m.read_text())
+        except (OSError, ValueError):
+            return False
+        p = self.part_path(shard)
+        return info.get("plan") == self.fingerprint and p.exists() and p.stat().st_size == info.get("bytes")
+
+    def write_part(self, shard: Shard, table: pa.Table, seconds: float) -> None:
+        """The part, then its marker; both atomically, so a kill leaves either nothing or a whole part."""
+        with atomic_path(self.part_path(shard)) as tmp:
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+                w.write_table(table)
+        rank, world, _ = rank_world()
+        with atomic_write(self.marker_path(shard)) as fh:
+            json.dump({"plan": self.fingerprint, "rows": table.num_rows, "bytes": self.part_path(shard).stat().st_size,
+                       "seconds": round(seconds, 3), "rank": rank, "world": world}, fh)
+
+    def read_part(self, shard: Shard) -> pa.Table:
+        """A part, memory-mapped (the merge holds one at a time)."""
+        with pa.memory_map(str(self.part_path(shard)), "r") as src:
+            return pa.ipc.open_file(src).read_all()
+
+    def parts(self) -> Iterator[tuple[Shard, pa.Table]]:
+        for s in self.shards:
+            yield s, self.read_part(s)
+
+    # ------------------------------------------------------------ running
+    def todo(self, rank: int, world: int) -> list[Shard]:
+        return [s for s in self.shards if s.index % world == rank and not self.done(s)]
+
+    def run(self, work: Callable[[Shard], pa.Table], label: str) -> int:
+        """Compute this rank's shards that are not done; returns how many were computed."""
+        rank, world, _ = rank_world()
+        todo = self.todo(rank, world)
+        where = f" (rank {rank} of {world})" if world > 1 else ""
+        for shard in con.track(todo, f"{label}{where}", total=len(todo), unit="shards"):
+            t0 = time.time()
+            try:
+                table = work(shard)
+            except PlantLLMError:
+                raise
+            except Exception as e:  # an unexpected failure: name the shard and its input, keep the others
+                raise PlantLLMError(f"{shard.describe()} failed: {type(e).__name__}: {e}",
+                                    fix="rerun with --debug for the traceback; finished shards are kept") from e
+            self.write_part(shard, table, time.time() - t0)
+        return len(todo)
+
+    def wait_for_all(self, timeout: float = 7 * 24 * 3600, poll: float = 2.0) -> None:
+        """Rank 0 under srun: wait until every shard of the plan has its marker."""
+        t0 = time.time()
+        while not all(self.done(s) for s in self.shards):
+            if time.time() - t0 > timeout:
+                missing = [s.describe() for s in self.shards if not self.done(s)][:3]
+                raise PlantLLMError(f"shards not finished after {timeout:.0f} s: {', '.join(missing)}")
+            time.sleep(poll)
+
+    def missing(self) -> list[Shard]:
+        return [s for s in self.shards if not self.done(s)]
+
+
+def launcher_command(module: str, args: list[str], nproc: int, hostfile: str | Path | None = None) -> list[str]:
+    """``deepspeed [--hostfile H] --num_gpus N --module M ARGS``: the one launcher of training and inference
+    (on a machine without GPUs it starts N CPU processes)."""
+    import shutil as _shutil
+    import sys
+
+    exe = _shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
+    return [exe] + (["--hostfile", str(hostfile)] if hostfile else []) + [
+        "--num_gpus", str(nproc), "--module", module] + args
+
+
+def launch_ranks(module: str, args: list[str], nproc: int, hostfile: str | Path | None = None) -> None:
+    """Run ``python -m module args`` as ``nproc`` ranks per host through the launcher, and wait for them."""
+    import subprocess
+
+    rc = subprocess.call(launcher_command(module, args, nproc, hostfile))
+    if rc:
+        raise PlantLLMError(f"{nproc} ranks of {module} exited with status {rc}",
+                            fix="see the ranks' messages above; finished shards are kept, rerun to resume")
