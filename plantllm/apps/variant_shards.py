@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ def index_copy(vcf: Path, dest: Path, asm: Assembly, shards: list[Shard]) -> dic
     last = (None, -1)
     with atomic_path(dest) as tmp:
         with _open_text(vcf) as src, pysam.BGZFile(str(tmp), "wb") as out:
-            for lineno, line in enumerate(src, 1):
+            for lineno, line in _checked_lines(vcf, src):
                 out.write(line.encode())
                 if line.startswith("#") or not line.strip():
                     continue
@@ -102,6 +103,20 @@ def index_copy(vcf: Path, dest: Path, asm: Assembly, shards: list[Shard]) -> dic
         pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp) + ".tbi")
         os.replace(str(tmp) + ".tbi", str(dest) + ".tbi")
     return first
+
+
+def _checked_lines(vcf: Path, src):
+    """Numbered lines; a truncated or corrupt compressed file, or text that is not UTF-8, is one clear error."""
+    lineno = 0
+    try:
+        for lineno, line in enumerate(src, 1):
+            yield lineno, line
+    except (EOFError, OSError) as e:
+        raise InputFileError(f"the compressed VCF is truncated or corrupt ({e})", path=vcf, line=lineno + 1,
+                             fix="copy or download the file again") from None
+    except UnicodeDecodeError:
+        raise InputFileError("is not UTF-8 text (UTF-16 or a binary file?)", path=vcf, line=lineno + 1,
+                             fix="save it as plain UTF-8 text, or give the bgzipped VCF with its index") from None
 
 
 def _chrom_pos(vcf: Path, lineno: int, line: str) -> tuple[str, int]:
@@ -181,7 +196,12 @@ class ShardScorer:
             first = self.spec.first_lines.get(shard.name)
             variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
                                 first_line=first)
-            rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st))
+            try:
+                rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st))
+            except PlantLLMError as e:  # name the user's file, not the indexed copy in the job folder
+                if e.path is None or Path(e.path) != Path(self.spec.indexed) or self.spec.indexed == self.spec.vcf:
+                    raise
+                raise type(e)(e.message, path=self.spec.vcf, line=e.line, fix=e.fix) from None
         return _table(rows, st, len(self.scorers))
 
 
@@ -282,9 +302,8 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
         methods = methods * len(dirs)
     if len(methods) != len(dirs):
         raise PlantLLMError(f"{len(dirs)} models but {len(methods)} methods: give one --method, or one per --model")
-    job = plan(asm, Path(vcf), out, models=dirs, methods=methods, window=window, batch_size=batch_size,
-               regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code)
-    job.prepare()
+    job = _planned(asm, Path(vcf), out, models=dirs, methods=methods, window=window, batch_size=batch_size,
+                   regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code)
     t0 = time.time()
     rank, world, _ = rank_world()
     if nproc > 1 or hostfile:
@@ -304,6 +323,22 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
     with atomic_write(out / "summary.json") as fh:
         json.dump(summary, fh, indent=2, default=str)
     return summary
+
+
+def _planned(asm: Assembly, vcf: Path, out: Path, **kw) -> Job:
+    """Plan and prepare the job; input that cannot be planned leaves no job folder behind (nor an output
+    folder this run created)."""
+    fresh = not (out / ".plantllm-job").exists()
+    try:
+        job = plan(asm, vcf, out, **kw)
+        job.prepare()
+        return job
+    except PlantLLMError:
+        if fresh:
+            shutil.rmtree(out / ".plantllm-job", ignore_errors=True)
+            if out.exists() and not any(out.iterdir()):
+                out.rmdir()
+        raise
 
 
 def write_outputs(asm: Assembly, vcf, job: Job, rows: list[Scored], st: VcfStats, out: Path, dirs: list[Path],

@@ -30,6 +30,7 @@ class PlantLLMError(Exception):
         if fix:
             text += f" (fix: {fix})"
         super().__init__(text)
+        self.message = message
         self.path = path
         self.line = line
         self.fix = fix

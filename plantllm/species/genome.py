@@ -112,7 +112,7 @@ def _scan_headers(path: Path) -> list[tuple[str, str, int]]:
 # An index is trusted only after it is checked against the bytes of the FASTA: size and
 # modification time cannot tell a regenerated file of the same size, and htslib itself
 # trusts whatever .fai/.gzi it finds. The checks below read a few bytes per record, never
-# the sequence, so they cost milliseconds even on a 2 Gb genome:
+# the sequence, so they stay cheap on a 2 Gb genome (numbers below):
 #   .gzi  the bgzip block table is walked from the block headers (BSIZE) and footers (ISIZE),
 #         about 30,000 header reads for 2 Gb and no decompression; every .gzi entry must be
 #         a real block start with its true uncompressed offset.
@@ -124,6 +124,9 @@ def _scan_headers(path: Path) -> list[tuple[str, str, int]]:
 #         fails at the first record that moved; one of the same size but other lengths fails
 #         at the record whose length changed.
 # Anything that does not verify is rebuilt by htslib, which is always correct, only slower.
+# Measured: 0.03 s for a 200 Mb bgzip genome of 5 chromosomes (rebuilding: 2 s); 0.75 s for
+# 20,000 scaffolds (rebuilding: 1 s); the sample is capped and the block walk is about 0.3 s for 2 Gb,
+# so verifying stays near a second at any size, while a rebuild of 2 Gb takes about 20 s.
 _FAI_CHECKS = 2000
 #: letters that are amino-acid codes but no IUPAC nucleotide code
 _AMINO_ONLY = "EFILPQ"

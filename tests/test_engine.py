@@ -1,0 +1,146 @@
+"""The inference engine: shards, parts and markers, resume after kill -9, and ranks that do not change a byte."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from conftest import CARDS
+from plantllm.core.errors import PlantLLMError
+from plantllm.inference.engine import Job, genome_shards, rank_world
+
+CARD = CARDS / "tair10_slice.yaml"
+
+
+def test_shards_are_cut_from_the_genome():
+    s = genome_shards([("1", 0, 2500), ("2", 100, 1100)], 1000)
+    assert [(x.index, x.chrom, x.start, x.end) for x in s] == [(0, "1", 0, 1000), (1, "1", 1000, 2000),
+                                                                (2, "1", 2000, 2500), (3, "2", 100, 1100)]
+    with pytest.raises(PlantLLMError):
+        genome_shards([("1", 0, 10)], 0)
+
+
+def test_rank_world_from_launchers(monkeypatch):
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
+        monkeypatch.delenv(k, raising=False)
+    assert rank_world() == (0, 1, 0)
+    monkeypatch.setenv("SLURM_PROCID", "3"), monkeypatch.setenv("SLURM_NTASKS", "8")
+    assert rank_world() == (3, 8, 0)
+    monkeypatch.setenv("RANK", "1"), monkeypatch.setenv("WORLD_SIZE", "2"), monkeypatch.setenv("LOCAL_RANK", "1")
+    assert rank_world() == (1, 2, 1)  # the launcher's variables win
+
+
+def test_job_resumes_and_restarts_when_the_plan_changes(tmp_path):
+    shards = genome_shards([("1", 0, 3000)], 1000)
+    job = Job(tmp_path, "test", {"x": 1}, shards)
+    assert job.prepare() == 0
+    calls = []
+
+    def work(shard):
+        calls.append(shard.index)
+        return pa.table({"v": [shard.index]})
+
+    assert job.todo(0, 2) == [shards[0], shards[2]] and job.todo(1, 2) == [shards[1]]
+    job.run(work, "test")
+    assert calls == [0, 1, 2] and not job.missing()
+    assert [t.column("v").to_pylist() for _, t in job.parts()] == [[0], [1], [2]]
+    assert Job(tmp_path, "test", {"x": 1}, shards).prepare() == 3  # the same plan: all done
+    job.part_path(shards[1]).write_bytes(b"truncated")  # a part that does not match its marker is not done
+    again = Job(tmp_path, "test", {"x": 1}, shards)
+    assert [s.index for s in again.missing()] == [1]
+    other = Job(tmp_path, "test", {"x": 2}, shards)  # other parameters: start over
+    assert other.prepare() == 0 and len(other.missing()) == 3
+
+
+def _cli(args, env=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "plantllm.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ, PLANTLLM_QUIET="1", **(env or {})))
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    """What a user gets, byte for byte (the scored VCF decompressed: bgzip blocks carry no timestamps, but the
+    comparison should not depend on that), and the summary without timings."""
+    s = json.loads((folder / "summary.json").read_text())
+    for k in ("seconds", "variants_per_s", "processes"):
+        s.pop(k, None)
+    return {"ranked.tsv": (folder / "ranked.tsv").read_bytes(),
+            "scored.vcf": gzip.decompress((folder / "scored.vcf.gz").read_bytes()),
+            "summary": json.dumps(s, sort_keys=True).encode()}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from plantllm.apps.variant_report import write_saturation_vcf
+    from plantllm.models import checkpoint as M
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+
+    d = tmp_path_factory.mktemp("engine")
+    spec = M.load_spec(Path(__file__).resolve().parents[1] / "configs/models/tiny-bert-char.yaml")
+    tok = M.build_tokenizer(spec)
+    M.save(M.create(spec, tok, task="mlm"), tok, d / "mlm")
+    vcf = write_saturation_vcf(Assembly(load_card(CARD)), [("1", 3_000, 4_200)], d / "sat.vcf")
+    args = ["variants", "score", vcf, CARD, "--model", d / "mlm", "--window", "64", "--shard-size", "150"]
+    ref = d / "reference"
+    r = subprocess.run([sys.executable, "-m", "plantllm.cli", *map(str, args), "--out", ref], capture_output=True,
+                       text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d, args, _outputs(ref)
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_outputs(setup, tmp_path):
+    d, args, want = setup
+    out = tmp_path / "scored"
+    p = _cli([*args, "--out", out])
+    job = out / ".plantllm-job"
+    t = time.time()
+    while len(list(job.glob("part-*.done"))) < 2:  # some shards done, others not
+        assert p.poll() is None, p.stderr.read().decode()[-2000:]
+        assert time.time() - t < 300
+        time.sleep(0.02)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    done_before = {m.name: m.stat().st_mtime_ns for m in job.glob("part-*.done")}
+    assert 2 <= len(done_before) < 8 and not (out / "ranked.tsv").exists()
+    r = subprocess.run([sys.executable, "-m", "plantllm.cli", *map(str, args), "--out", out], capture_output=True,
+                       text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming" in r.stderr
+    for name, mtime in done_before.items():  # finished shards were not recomputed
+        assert (job / name).stat().st_mtime_ns == mtime
+    assert _outputs(out) == want
+    assert (out / "scored.vcf.gz.tbi").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_same_bytes(setup, tmp_path):
+    d, args, want = setup
+    out = tmp_path / "two"
+    r = subprocess.run([sys.executable, "-m", "plantllm.cli", *map(str, args), "--out", out, "--nproc", "2"],
+                       capture_output=True, text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    ranks = {json.loads(m.read_text())["rank"] for m in (out / ".plantllm-job").glob("part-*.done")}
+    assert ranks == {0, 1}  # both ranks did work
+    assert _outputs(out) == want
+
+
+@pytest.mark.slow
+def test_srun_ranks_from_the_environment(setup, tmp_path):
+    """Under srun every task runs the same command; rank 1 scores its shards and leaves, rank 0 merges."""
+    d, args, want = setup
+    out = tmp_path / "srun"
+    env = {"SLURM_NTASKS": "2"}
+    r1 = _cli([*args, "--out", out], env={**env, "SLURM_PROCID": "1"})
+    r0 = _cli([*args, "--out", out], env={**env, "SLURM_PROCID": "0"})
+    assert r1.wait(timeout=600) == 0, r1.stderr.read().decode()[-2000:]
+    assert r0.wait(timeout=600) == 0, r0.stderr.read().decode()[-2000:]
+    assert _outputs(out) == want
