@@ -55,6 +55,7 @@ def test_plain_lines_without_a_total_and_when_stopped(capsys):
         "plantllm scoring variants: 500 variants, 250 variants/s",
         "plantllm scoring variants: stopped at 500 variants after 2.0 s"]
     assert con.duration(0.42) == "0.4 s" and con.duration(65) == "1 min 05 s" and con.duration(7260) == "2 h 01 min"
+    assert con.rate(2950.4, "windows") == "2,950 windows/s" and con.rate(0.53, "sequences") == "0.53 sequences/s"
 
 
 def test_track_in_a_log_and_quiet(monkeypatch, capsys):

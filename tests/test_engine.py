@@ -89,7 +89,8 @@ def setup(tmp_path_factory):
     tok = M.build_tokenizer(spec)
     M.save(M.create(spec, tok, task="mlm"), tok, d / "mlm")
     vcf = write_saturation_vcf(Assembly(load_card(CARD)), [("1", 3_000, 4_200)], d / "sat.vcf")
-    args = ["variants", "score", vcf, CARD, "--model", d / "mlm", "--window", "64", "--shard-size", "150"]
+    args = ["variants", "score", vcf, CARD, "--model", d / "mlm", "--window", "64", "--shard-size", "150",
+            "--region", "Chr1:3001-4200"]  # 8 shards
     ref = d / "reference"
     r = subprocess.run([sys.executable, "-m", "plantllm.cli", *map(str, args), "--out", ref], capture_output=True,
                        text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
@@ -144,3 +145,30 @@ def test_srun_ranks_from_the_environment(setup, tmp_path):
     assert r1.wait(timeout=600) == 0, r1.stderr.read().decode()[-2000:]
     assert r0.wait(timeout=600) == 0, r0.stderr.read().decode()[-2000:]
     assert _outputs(out) == want
+
+
+def test_score_tracks_and_their_lookup(setup, tmp_path):
+    """Tracks of every position's LLR: bigWig + tabix table; variants score with --tracks takes the stored
+    LLR, equal to what the model gives when it scores the SNVs itself."""
+    import pyBigWig
+
+    from plantllm.cli import main
+
+    d, args, want = setup
+    out = tmp_path / "tracks"
+    assert main(["variants", "tracks", str(CARD), "--model", str(d / "mlm"), "--region", "Chr1:3001-4200",
+                 "--window", "64", "--out", str(out), "--shard-size", "400"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["positions"] == 1200 and s["shards"] == 3
+    bw = pyBigWig.open(str(out / "llr_min.bw"))
+    vals = bw.values("NC_003070.9", 3000, 4200)
+    rows = [x.split("\t") for x in gzip.decompress((out / "scores.tsv.gz").read_bytes()).decode().splitlines()[1:]]
+    assert len(rows) == 1200 and all(abs(v - float(r[7])) < 1e-4 for v, r in zip(vals, rows))
+    assert all(float(r[3 + "ACGT".index(r[2])]) == 0 and float(r[7]) <= float(r[8]) for r in rows)
+    looked = tmp_path / "looked"
+    r = subprocess.run([sys.executable, "-m", "plantllm.cli", *map(str, args), "--out", looked, "--tracks", out],
+                       capture_output=True, text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    scored = {tuple(x.split("\t")[2:7]): float(x.split("\t")[14]) for x in (looked / "ranked.tsv").read_text().splitlines()[1:]}
+    ref = {tuple(x.split("\t")[2:7]): float(x.split("\t")[14]) for x in want["ranked.tsv"].decode().splitlines()[1:]}
+    assert scored.keys() == ref.keys() and max(abs(scored[k] - ref[k]) for k in ref) < 1e-5

@@ -148,3 +148,22 @@ def test_fine_tuned_head_is_kept_when_loading(tmp_path):
     assert model.config.num_labels == 3 and model.config.problem_type == "multi_label_classification"
     reg, _ = M.load(tmp_path / "ml", task="regression")  # a new regression head replaces it
     assert reg.config.num_labels == 1 and reg.config.problem_type == "regression"
+
+
+def test_fast_precision_agrees_with_exact():
+    """bf16 on a CPU with AVX512-BF16/AMX (fp32 elsewhere): masked-LM scores rank like fp32 ones."""
+    from scipy.stats import spearmanr
+
+    from plantllm.core.errors import PlantLLMError
+    from plantllm.models.runner import device_and_dtype
+
+    spec, tok, model = _make("tiny-bert-char", task="mlm")
+    exact = ModelRunner.from_model(model, tok, precision="exact")
+    e = exact.logits(exact.encode(SEQS)).flatten().numpy().copy()
+    fast = ModelRunner.from_model(model, tok, precision="fast")
+    f = fast.logits(fast.encode(SEQS)).flatten().numpy()
+    cpu_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert fast.dtype == (torch.bfloat16 if cpu_bf16 or torch.cuda.is_available() else torch.float32)
+    assert spearmanr(e, f).statistic > 0.99 and abs(e - f).max() < 0.1
+    with pytest.raises(PlantLLMError, match="precision"):
+        device_and_dtype("half")

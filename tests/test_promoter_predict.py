@@ -63,8 +63,22 @@ def test_window_geometry_matches_the_promoter_dataset(asm, trained):
 def test_scan_outputs_are_browser_ready(asm, trained, tmp_path):
     d, model = trained
     s = predict_promoters(model, asm, tmp_path, regions=[parse_region("Chr1:1-60000", asm.card, asm.genome.length)],
-                          params=ScanParams(99, 20, stride=25), threshold=None, top_k=50)
-    assert s["windows"] == (60_000 - 120) // 25 + 1
+                          params=ScanParams(99, 20, stride=25), threshold=None, top_k=50, bedgraph=True,
+                          shard_size=7_000)
+    assert s["windows"] == (60_000 - 120) // 25 + 1 and s["shards"] == 9
+    for name in ("plus", "minus"):
+        import pyBigWig
+
+        bw = pyBigWig.open(str(tmp_path / f"scores.{name}.bw"))
+        assert bw.chroms("NC_003070.9") == asm.genome.length("1")
+        graph = [line.split("\t") for line in (tmp_path / f"scores.{name}.bedGraph").read_text().splitlines()[1:]]
+        assert [(int(a), int(b), round(v, 4)) for a, b, v in bw.intervals("NC_003070.9")] == \
+            [(int(r[1]), int(r[2]), round(float(r[3]), 4)) for r in graph]  # the track and the bedGraph agree
+    assert (tmp_path / "promoters.bed.gz.tbi").exists()
+    import pysam
+
+    with pysam.TabixFile(str(tmp_path / "promoters.bed.gz")) as tb:
+        assert len(list(tb.fetch("NC_003070.9", 0, 60_000))) == len((tmp_path / "promoters.bed").read_text().splitlines()) - 1
     for name in ("plus", "minus"):
         lines = (tmp_path / f"scores.{name}.bedGraph").read_text().splitlines()
         assert lines[0].startswith("track type=bedGraph")
@@ -139,3 +153,32 @@ def test_region_parsing(asm):
         parse_region("Chr1:1-99999999", asm.card, asm.genome.length)
     with pytest.raises(PlantLLMError, match="must look like"):
         parse_region("Chr1:abc", asm.card, asm.genome.length)
+
+
+def test_scan_resumes_after_kill_9(asm, trained, tmp_path):
+    """A scan killed after some shards resumes with only the others and writes the uninterrupted outputs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d, model = trained
+    args = [sys.executable, "-m", "plantllm.cli", "predict", "promoters", str(model), str(DATA / "cards" / "tair10_slice.yaml"),
+            "--region", "Chr1:1-60000", "--stride", "25", "--shard-size", "6000", "--top-k", "40"]
+    env = dict(os.environ, PLANTLLM_QUIET="1")
+    ref = subprocess.run(args + ["--out", str(tmp_path / "ref")], capture_output=True, text=True, env=env)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    p = subprocess.Popen(args + ["--out", str(tmp_path / "cut")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    job = tmp_path / "cut" / ".plantllm-job"
+    t = time.time()
+    while len(list(job.glob("part-*.done"))) < 2:
+        assert p.poll() is None and time.time() - t < 300, p.stderr.read().decode()[-2000:]
+        time.sleep(0.02)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (tmp_path / "cut" / "promoters.bed").exists()
+    again = subprocess.run(args + ["--out", str(tmp_path / "cut")], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "resuming" in again.stderr, again.stderr[-2000:]
+    for f in ("promoters.bed", "scores.plus.bw", "scores.minus.bw"):
+        assert (tmp_path / "cut" / f).read_bytes() == (tmp_path / "ref" / f).read_bytes(), f

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import DATA
 from plantllm.core.errors import ChromosomeError, InputFileError
-from plantllm.core.tables import number, read_bed, read_key_values, read_rows
+from plantllm.core.tables import integer, number, read_bed, read_key_values, read_rows
 from plantllm.species.card import load_card
 from plantllm.species.regions import parse_region, read_bed_regions
 
@@ -79,3 +79,26 @@ def test_rows_skip_a_header_with_other_names(tmp_path):
     assert list(read_rows(p, "t", {"chrom": str, "pos": int})) == [(2, ("Chr1", 5))]
     with pytest.raises(InputFileError, match="l2.tsv:3"):
         list(read_rows(_write(tmp_path, "l2.tsv", "chrom\tpos\nChr1\t5\nChr1\tx\n"), "t", {"chrom": str, "pos": int}))
+
+
+def test_tables_utf16_and_nul_are_one_line_errors(tmp_path):
+    """What the fuzzer (tests/test_fuzz.py) throws at label tables: UTF-16 text and a NUL byte."""
+    p = tmp_path / "s.tsv"
+    p.write_bytes("gene\tvalue\ng1\t1.5\n".encode("utf-16"))
+    with pytest.raises(InputFileError, match="s.tsv:1: is not UTF-8 text"):
+        read_key_values(p, "strength table", number)
+    p.write_bytes(b"gene\tvalue\ng1\t1.\x005\n")
+    with pytest.raises(InputFileError, match="s.tsv:2:") as e:
+        read_key_values(p, "strength table", number)
+    assert "\n" not in str(e.value)
+
+
+def test_a_bad_first_row_is_not_taken_for_a_header(tmp_path):
+    """A headerless table whose first row holds NaN or a typo is an error, not a silently skipped header."""
+    for first in ("g1\tnan", "g1\t1.5x", "g1\tinf"):
+        with pytest.raises(InputFileError, match=r"t.tsv:1: value"):
+            read_key_values(_write(tmp_path, "t.tsv", f"{first}\ng2\t1\n"), "t", number)
+    with pytest.raises(InputFileError, match=r"p.tsv:1: '37x01' is not an integer"):
+        list(read_rows(_write(tmp_path, "p.tsv", "Chr1\t37x01\n"), "t", {"chrom": str, "pos": integer}))
+    assert read_key_values(_write(tmp_path, "h.tsv", "locus\tlog2FC\ng2\t1\n"), "t", number) == {"g2": 1.0}
+    assert read_key_values(_write(tmp_path, "c.tsv", "# exported\nGene_ID\tTPM\ng2\t1\n"), "t", number) == {"g2": 1.0}

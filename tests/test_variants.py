@@ -201,3 +201,109 @@ def test_several_models_in_one_pass(asm, mlm, tmp_path):
     assert main(["variants", "score", str(vcf), str(DATA / "cards" / "tair10_slice.yaml"), "--model", mlm,
                  "--model", str(tmp_path / "clm"), "--method", "llr", "--method", "clm", "--method", "llr",
                  "--out", str(tmp_path / "bad")]) == 2
+
+
+# ------------------------------------------------------------------ issue #20: VCF values outside their domain
+def _small_vcf(tmp_path, rows: list[str], samples: int = 2):
+    head = ["##fileformat=VCFv4.2", "##contig=<ID=NC_003070.9,length=30427671>",
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(f"S{i}" for i in range(samples))]
+    p = tmp_path / "u.vcf"
+    p.write_text("\n".join(head + rows) + "\n")
+    return p
+
+
+def test_genotype_allele_beyond_alts_is_an_error_not_a_missing_call(tmp_path):
+    from plantllm.species.vcf import read_vcf
+
+    card = load_card(DATA / "cards" / "tair10_slice.yaml")
+    ok = _small_vcf(tmp_path, ["NC_003070.9\t3701\t.\tA\tC,G\t.\t.\t.\tGT\t0/2\t./."])
+    (v1, v2) = list(read_vcf(ok, card))
+    assert (v1.n_called, v1.n_carriers, v2.n_carriers, v2.dosage) == (1, 0, 1, 0.5)  # ./. is missing, 2 is G
+    bad = _small_vcf(tmp_path, ["NC_003070.9\t3701\t.\tA\tC\t.\t.\t.\tGT\t0/1\t0|2"])
+    with pytest.raises(InputFileError, match=r"u.vcf:5: genotype allele index beyond the listed ALTs: sample S1 has "
+                                             r"genotype 0\|2"):
+        list(read_vcf(bad, card))
+
+
+def test_alt_equal_to_ref_is_left_out_and_counted(tmp_path, capsys):
+    from plantllm.species.vcf import VcfStats, read_vcf
+
+    card = load_card(DATA / "cards" / "tair10_slice.yaml")
+    p = _small_vcf(tmp_path, ["NC_003070.9\t3701\t.\tA\ta,C\t.\t.\t.\tGT\t0/1\t1/2"])
+    st = VcfStats()
+    assert [v.alt for v in read_vcf(p, card, st)] == ["C"]
+    assert st.alt_equals_ref == 1 and "REF A ALT a (VCF line 5)" in st.first_alt_equals_ref
+    assert "1 ALT allele(s) left out: ALT equals REF" in capsys.readouterr().err
+
+
+def test_pos_zero_is_an_error(tmp_path):
+    from plantllm.species.vcf import read_vcf
+
+    card = load_card(DATA / "cards" / "tair10_slice.yaml")
+    p = _small_vcf(tmp_path, ["NC_003070.9\t0\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1"])
+    with pytest.raises(InputFileError, match="u.vcf:5: POS 0 is not a position"):
+        list(read_vcf(p, card))
+
+
+def test_ploidy_against_the_card(tmp_path):
+    """Consistent tetraploid calls on a diploid card stop the read; haploid organelle calls and mixed
+    ploidy do not; a subgenome-resolved hexaploid (wheat) is called diploid per chromosome."""
+    import dataclasses
+
+    from plantllm.species.vcf import expected_ploidy, read_vcf
+
+    card = load_card(DATA / "cards" / "tair10_slice.yaml")
+    tet = _small_vcf(tmp_path, [f"NC_003070.9\t{3701 + i}\t.\tA\tC\t.\t.\t.\tGT\t0/0/1/1\t./././." for i in range(3)])
+    with pytest.raises(InputFileError, match=r"4-ploid on every nuclear record \(3 read.*fix: set 'ploidy: 4'"):
+        list(read_vcf(tet, card))
+    assert len(list(read_vcf(tet, dataclasses.replace(card, ploidy=4)))) == 3
+    organelle = _small_vcf(tmp_path, ["NC_000932.1\t10\t.\tA\tC\t.\t.\t.\tGT\t1\t0"])
+    assert len(list(read_vcf(organelle, card))) == 1
+    mixed = _small_vcf(tmp_path, ["NC_003070.9\t3701\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1",
+                                  "NC_003070.9\t3702\t.\tA\tC\t.\t.\t.\tGT\t1\t0"])
+    assert len(list(read_vcf(mixed, card))) == 2
+    wheat = load_card(DATA.parent.parent / "species" / "triticum_aestivum.yaml")
+    nuclear = next(c.name for c in wheat.chromosomes if c.nuclear and c.subgenome)
+    assert wheat.ploidy == 6 and expected_ploidy(wheat, nuclear) == 2
+
+
+def test_past_the_end_counted_apart_from_ref_mismatch(tmp_path):
+    from plantllm.species.genome import Genome
+    from plantllm.species.vcf import VcfStats, check_ref, read_vcf
+
+    card = load_card(DATA / "cards" / "tair10_slice.yaml")
+    p = _small_vcf(tmp_path, ["NC_003070.9\t1600000\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1"])
+    st = VcfStats()
+    with Genome(card) as g:
+        assert [check_ref(g, v, st) for v in read_vcf(p, card, st)] == [False]
+    assert st.past_end == 1 and st.ref_mismatch == 0 and "past the end of 1 in the FASTA (1,500,000 bp)" in \
+        st.first_past_end
+
+
+def test_stats_merge_and_shown_source(tmp_path):
+    from plantllm.species.vcf import VcfStats, read_vcf
+
+    a = VcfStats(records=2, past_end=1, first_past_end="x", absent={"2": 5})
+    b = VcfStats(records=3, past_end=2, first_past_end="y", first_mismatch="z", absent={"2": 9, "Pt": 1})
+    m = a.merge(b)
+    assert (m.records, m.past_end, m.first_past_end, m.first_mismatch, m.absent) == (5, 3, "x", "z", {"2": 5, "Pt": 1})
+    card = load_card(DATA / "cards" / "tair10_slice.yaml")
+    p = _small_vcf(tmp_path, ["NC_003070.9\t0\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1"])
+    with pytest.raises(InputFileError, match=r"^user.vcf:5: POS 0"):
+        list(read_vcf(p, card, source="user.vcf"))
+
+
+def test_variant_label_table_domain(tmp_path):
+    from plantllm.data.tasks.variants import read_labels
+
+    p = tmp_path / "l.tsv"
+    for label in ("nan", "NaN", "inf", "-Infinity"):
+        p.write_text(f"chrom\tpos\tref\talt\tlabel\n1\t5\tA\tC\t{label}\n")
+        with pytest.raises(InputFileError, match=f"l.tsv:2: label '{label}' is a missing or infinite value"):
+            read_labels(p)
+    p.write_text("1\t-3\tA\tC\tdamaging\n")
+    with pytest.raises(InputFileError, match="l.tsv:1: pos -3 is not a position"):
+        read_labels(p)
+    p.write_text("1\t5\ta\tc\t0.5\n")
+    assert read_labels(p) == {("1", 5, "A", "C"): "0.5"}

@@ -129,7 +129,7 @@ def ism(explained: Explained, seqs: list[str], *, batch_size: int = 256, label: 
     wrapped = OneHotModel(explained).eval()
     y0s, deltas = [], []
     with torch.inference_mode():
-        for i in con.track(range(len(seqs)), label, total=len(seqs)):
+        for i in con.track(range(len(seqs)), label, total=len(seqs), unit="sequences"):
             # one sequence per call keeps memory flat; its 4 x L edits fill the batches
             wrapped.set_reference(decode(X[i:i + 1])[0])
             r = saturation_mutagenesis(wrapped, X[i:i + 1], batch_size=batch_size, raw_outputs=True, fast=False,

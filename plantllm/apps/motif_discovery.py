@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from plantllm.apps import motif_report
-from plantllm.apps.motif_matching import (Motif, information, jaspar_plantae, kmer_enrichment, kmer_motifs,
-                                          match_jaspar, recovered, tomtom)
+from plantllm.apps.motif_matching import (Discovery, Motif, information, jaspar_plantae, kmer_enrichment,
+                                          kmer_motifs, match_jaspar, tomtom)
 from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 from plantllm.core.sequence import dinucleotide_shuffle
@@ -256,45 +255,6 @@ def read_sequences(*, dataset: str | Path | None = None, split: str = "test", la
         recs = recs[:n]
         return [s for _, s in recs], None, [r for r, _ in recs], f"{len(recs)} sequences from {p}"
     raise PlantLLMError("give --dataset or --fasta")
-
-
-@dataclass
-class Discovery:
-    """Everything one discovery run found, what ``motif_report.write_all`` writes."""
-
-    model: str
-    method: str
-    description: str
-    seqs: list[str]
-    names: list[str] | None
-    onehot: np.ndarray  # (N, 4, L)
-    attribution: np.ndarray  # (N, L)
-    control: np.ndarray  # (N, L) attributions of the dinucleotide shuffles
-    seqlets: object  # DataFrame: example_idx, start, end, attribution, p-value
-    fdr: float | None
-    threshold: str
-    motifs: list[Motif]
-    kmers: list[Motif]
-    enrichment: object  # DataFrame of kmer_enrichment
-    jaspar: list[dict]
-    release: str
-    background: str
-    seconds_attribution: float
-    seconds: float = 0.0
-
-    def summary(self) -> dict:
-        return {
-            "model": self.model, "method": self.method, "description": self.description,
-            "sequences": len(self.seqs), "length": len(self.seqs[0]), "seqlets": int(len(self.seqlets)),
-            "fdr": self.fdr, "seqlet_threshold": self.threshold, "jaspar": self.release,
-            "motifs": [{"id": m.id, "consensus": m.consensus, "seqlets": m.n_seqlets, "sequences": m.n_sequences,
-                        "element": m.element, "matches": m.matches} for m in self.motifs],
-            "kmer_motifs": [{"id": m.id, "kmer": m.consensus, "log2_odds": m.extra["log2_odds"], "q": m.extra["q"],
-                             "element": m.element, "matches": m.matches} for m in self.kmers],
-            "recovered": {"model": recovered(self.motifs), "kmer": recovered(self.kmers)},
-            "background": self.background,
-            "seconds_attribution": round(self.seconds_attribution, 1), "seconds": round(self.seconds, 1),
-        }
 
 
 def shuffled_controls(seqs: list[str], seed: int = 0) -> list[str]:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from plantllm.core.errors import PlantLLMError
+from plantllm.data import jaspar
 from plantllm.core.sequence import reverse_complement
 
 ALPHABET = "ACGT"
-TBP = "MA0108.2"
+TBP = jaspar.TBP
 #: plant cis-element names by JASPAR TF family / class (first match, case-insensitive substring)
 ELEMENTS = [
     ("tbp", "TATA-box"), ("tata", "TATA-box"),
@@ -82,20 +82,13 @@ def information(ppm: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- JASPAR Plantae
 def jaspar_plantae() -> tuple[list[dict], str]:
     """[{id, name, family, class, element, ppm (4, w)}] of JASPAR CORE Plantae (+ TBP), and the release."""
-    try:
-        from pyjaspar import jaspardb
-    except ImportError:
-        raise PlantLLMError("motif matching needs the package pyjaspar", fix="bash scripts/setup.sh") from None
-    db = jaspardb()
-    motifs = list(db.fetch_motifs(collection="CORE", tax_group=["plants"])) + [db.fetch_motif_by_id(TBP)]
     out = []
-    for m in motifs:
-        counts = np.array([m.counts[b] for b in ALPHABET], dtype=np.float64)
-        ppm = (counts + 0.25) / (counts.sum(0, keepdims=True) + 1.0)
+    for m in jaspar.plantae(extra=(TBP,)):
         fam, cls = ", ".join(m.tf_family or []), ", ".join(m.tf_class or [])
         elem = "TATA-box" if m.matrix_id == TBP else element_name(fam, cls, m.name)
-        out.append({"id": m.matrix_id, "name": m.name, "family": fam, "class": cls, "element": elem, "ppm": ppm})
-    return out, db.release
+        out.append({"id": m.matrix_id, "name": m.name, "family": fam, "class": cls, "element": elem,
+                    "ppm": jaspar.ppm(m)})
+    return out, jaspar.release()
 
 
 def tomtom(Qs: list[np.ndarray], Ts: list[np.ndarray]):
@@ -182,3 +175,42 @@ def recovered(motifs: list[Motif]) -> dict[str, list[str]]:
         for x in m.matches[:1]:
             out.setdefault(x["element"], []).append(m.id)
     return out
+
+
+@dataclass
+class Discovery:
+    """Everything one discovery run found, what ``motif_report.write_all`` writes."""
+
+    model: str
+    method: str
+    description: str
+    seqs: list[str]
+    names: list[str] | None
+    onehot: np.ndarray  # (N, 4, L)
+    attribution: np.ndarray  # (N, L)
+    control: np.ndarray  # (N, L) attributions of the dinucleotide shuffles
+    seqlets: object  # DataFrame: example_idx, start, end, attribution, p-value
+    fdr: float | None
+    threshold: str
+    motifs: list[Motif]
+    kmers: list[Motif]
+    enrichment: object  # DataFrame of kmer_enrichment
+    jaspar: list[dict]
+    release: str
+    background: str
+    seconds_attribution: float
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        return {
+            "model": self.model, "method": self.method, "description": self.description,
+            "sequences": len(self.seqs), "length": len(self.seqs[0]), "seqlets": int(len(self.seqlets)),
+            "fdr": self.fdr, "seqlet_threshold": self.threshold, "jaspar": self.release,
+            "motifs": [{"id": m.id, "consensus": m.consensus, "seqlets": m.n_seqlets, "sequences": m.n_sequences,
+                        "element": m.element, "matches": m.matches} for m in self.motifs],
+            "kmer_motifs": [{"id": m.id, "kmer": m.consensus, "log2_odds": m.extra["log2_odds"], "q": m.extra["q"],
+                             "element": m.element, "matches": m.matches} for m in self.kmers],
+            "recovered": {"model": recovered(self.motifs), "kmer": recovered(self.kmers)},
+            "background": self.background,
+            "seconds_attribution": round(self.seconds_attribution, 1), "seconds": round(self.seconds, 1),
+        }

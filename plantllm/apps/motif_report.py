@@ -10,16 +10,13 @@ import base64
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from plantllm.apps.motif_matching import ALPHABET, Motif, information
+from plantllm.apps.motif_matching import ALPHABET, Discovery, Motif, information
 from plantllm.core.errors import InputFileError
 from plantllm.core.io import atomic_path, atomic_write
 
-if TYPE_CHECKING:
-    from plantllm.apps.motif_discovery import Discovery
 
 MATCH_COLUMNS = ("motif", "source", "consensus", "seqlets", "sequences", "rank", "jaspar", "name", "family",
                  "element", "p", "q", "strand")

@@ -1,44 +1,181 @@
-"""``plantllm predict promoters``: scan, call, write browser tracks and (optionally) evaluate."""
+"""``plantllm predict promoters``: a genome scan on the inference engine, browser tracks, calls, evaluation.
+
+The scanned regions are cut into shards (chromosome chunks, a multiple of the stride, so every
+shard sees the windows of one global grid); each shard's scores are a part of the job, so a scan
+resumes after a kill and spreads over ranks like variant scoring. The merge streams the parts in
+genome order into one bigWig per strand (pyBigWig; bedGraph on request), keeps only what calling
+needs (bins above the threshold, or the best ``top_k``), and writes the calls as a sorted BED, also
+bgzipped with a tabix index.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pysam
 
 from plantllm.apps.promoter_eval import evaluate as evaluate_scan
 from plantllm.apps.promoter_scan import ModelScorer, ScanParams, call_regions, scan, write_bedgraphs, write_calls
-from plantllm.core.io import atomic_write
+from plantllm.core.io import atomic_path, atomic_write
+from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
 from plantllm.species.assembly import Assembly
+
+SHARD_SIZE = 1_000_000
+
+
+@dataclass
+class ScanJobSpec:
+    """What a rank needs to scan its shards (the job's plan)."""
+
+    model: str
+    card: str
+    fasta: str | None
+    gff: str | None
+    params: dict
+    region_ends: dict[str, int]  # shard name -> end of the region it belongs to (windows may not pass it)
+    precision: str = "auto"
+
+    def assembly(self) -> Assembly:
+        return Assembly(self.card, fasta=self.fasta, gff=self.gff)
+
+
+class ShardScanner:
+    """A rank's model; ``__call__`` scans one shard (windows starting inside it) into a part table."""
+
+    def __init__(self, spec: ScanJobSpec):
+        self.spec, self.asm = spec, spec.assembly()
+        self.params = ScanParams(**spec.params)
+        self.scorer = ModelScorer(spec.model, precision=spec.precision)
+
+    def __call__(self, shard: Shard) -> pa.Table:
+        p = self.params
+        end = min(shard.end + p.window - 1, self.spec.region_ends[shard.name])
+        res = scan(self.asm, self.scorer, [(shard.chrom, shard.start, end)], p)
+        return pa.table({"tss": pa.array(res["tss"], pa.int64()),
+                         "strand": pa.array(res["strand"].astype(str), pa.string()),
+                         "score": pa.array(res["score"], pa.float32())})
+
+
+def plan_scan(asm: Assembly, model_dir: str | Path, out: Path, regions: list[tuple[str, int, int]], params: ScanParams,
+              shard_size: int, precision: str = "auto") -> Job:
+    size = max(params.stride, shard_size // params.stride * params.stride)  # one window grid across shards
+    shards, ends = [], {}
+    for chrom, s, e in regions:
+        for sh in genome_shards([(chrom, s, max(s + 1, e - params.window + 1))], size):
+            sh = Shard(len(shards), sh.chrom, sh.start, sh.end)
+            shards.append(sh)
+            ends[sh.name] = e
+    spec = ScanJobSpec(str(model_dir), str(asm.card.source), str(asm.card.fasta) if asm.card.fasta else None,
+                       str(asm.card.gff) if asm.card.gff else None, asdict(params), ends, precision)
+    fingerprints = input_fingerprint({"fasta": asm.card.fasta, "model": Path(model_dir) / "config.json",
+                                      "weights": Path(model_dir) / "model.safetensors"})
+    return Job(out, "scan", {"spec": asdict(spec), "inputs": fingerprints}, shards)
+
+
+def merged_scan(job: Job, asm: Assembly) -> dict[str, np.ndarray]:
+    """All parts as the arrays ``scan`` returns (chrom, tss, strand, score)."""
+    chroms, tss, strands, scores = [], [], [], []
+    for shard, t in job.parts():
+        n = t.num_rows
+        chroms.append(np.full(n, shard.chrom, dtype=object))
+        tss.append(t.column("tss").to_numpy())
+        strands.append(np.array(t.column("strand").to_pylist(), dtype=object))
+        scores.append(t.column("score").to_numpy())
+    cat = lambda xs, dt: np.concatenate(xs) if xs else np.empty(0, dtype=dt)  # noqa: E731
+    return {"chrom": cat(chroms, object), "tss": cat(tss, np.int64), "strand": cat(strands, object),
+            "score": cat(scores, np.float32)}
+
+
+def write_bigwigs(asm: Assembly, res: dict, p: ScanParams, out: Path) -> list[Path]:
+    """One bigWig per strand (``scores.plus.bw``, ``scores.minus.bw``): the score of each stride bin at its
+    candidate TSS, in the FASTA's chromosome names, for IGV / JBrowse / UCSC."""
+    import pyBigWig
+
+    paths, half = [], p.stride // 2
+    header = [(asm.genome.file_name(c), asm.genome.length(c)) for c in asm.genome.chromosomes(nuclear_only=False)]
+    for strand, name in (("+", "plus"), ("-", "minus")):
+        path = out / f"scores.{name}.bw"
+        with atomic_path(path) as tmp:
+            bw = pyBigWig.open(str(tmp), "w")
+            bw.addHeader(header)
+            for c, _ in header:
+                canon = asm.card.canonical(c)
+                sel = (res["strand"] == strand) & (res["chrom"] == canon)
+                if not sel.any():
+                    continue
+                order = np.argsort(res["tss"][sel], kind="stable")
+                t, s = res["tss"][sel][order], res["score"][sel][order]
+                starts = np.maximum(0, t - half)
+                ends = np.minimum(asm.genome.length(canon), t - half + p.stride)
+                starts[1:] = np.maximum(starts[1:], ends[:-1])  # bins never overlap
+                keep = ends > starts
+                bw.addEntries([c] * int(keep.sum()), starts[keep].tolist(), ends=ends[keep].tolist(),
+                              values=s[keep].astype(float).tolist())
+            bw.close()
+        paths.append(path)
+    return paths
+
+
+def index_bed(path: Path) -> Path:
+    """``path.gz`` (bgzip) with a tabix index, next to the plain BED (its first line is the track line)."""
+    gz = Path(str(path) + ".gz")
+    with atomic_path(gz) as tmp:
+        pysam.tabix_compress(str(path), str(tmp), force=True)
+        pysam.tabix_index(str(tmp), seq_col=0, start_col=1, end_col=2, zerobased=True, line_skip=1,  # track line
+                          force=True, index=str(tmp) + ".tbi")
+        os.replace(str(tmp) + ".tbi", str(gz) + ".tbi")
+    return gz
 
 
 def predict_promoters(model_dir: str | Path, asm: Assembly, out: str | Path, *,
                       regions: list[tuple[str, int, int]] | None = None, params: ScanParams | None = None,
                       threshold: float | None = 0.5, top_k: int | None = None, evaluate: str | Path | None = None,
-                      baselines: bool = True) -> dict:
+                      baselines: bool = True, bedgraph: bool = False, shard_size: int = SHARD_SIZE, nproc: int = 1,
+                      hostfile: str | Path | None = None, precision: str = "auto") -> dict:
     """Scan, call and (with ``evaluate`` = a promoter dataset) evaluate against the annotation and baselines."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     params = params or ScanParams.for_model(model_dir)
     regions = regions or [(c, 0, asm.genome.length(c)) for c in asm.genome.chromosomes()]
-    scorer = ModelScorer(model_dir)
+    job = plan_scan(asm, model_dir, out, regions, params, shard_size, precision)
+    job.prepare()
+    spec = ScanJobSpec(**job.plan["plan"]["spec"])
     t0 = time.time()
-    res = scan(asm, scorer, regions, params)
+    rank, world, _ = rank_world()
+    if nproc > 1 or hostfile:
+        launch_ranks("plantllm.apps.worker", ["--job", str(job.dir)], nproc, hostfile)
+    else:
+        scanner = ShardScanner(spec)
+        job.run(scanner, f"scanning with {scanner.scorer.name}")
+        if rank != 0:
+            return {"rank": rank, "world": world}
+        job.wait_for_all()
     seconds = time.time() - t0
-    write_bedgraphs(asm, res, params, out)
+    res = merged_scan(job, asm)
+    write_bigwigs(asm, res, params, out)
+    if bedgraph:
+        write_bedgraphs(asm, res, params, out)
     calls = call_regions(asm, res, params, threshold=threshold, top_k=top_k)
-    write_calls(asm, calls, out)
+    index_bed(write_calls(asm, calls, out))
     windows = int(len(res["score"]) // 2)
     summary: dict = {"model": str(model_dir), "species": asm.card.name, "regions_bp": sum(e - s for _, s, e in regions),
-                     "windows": windows, "seconds": round(seconds, 1),
-                     "windows_per_s": round(windows / max(seconds, 1e-9), 1),
+                     "windows": windows, "seconds": round(seconds, 1), "shards": len(job.shards),
+                     "processes": max(nproc, world), "windows_per_s": round(windows / max(seconds, 1e-9), 1),
                      "window": {"upstream": params.upstream, "downstream": params.downstream, "stride": params.stride},
-                     "calls": len(calls), "threshold": threshold, "top_k": top_k, "device": str(scorer.device)}
+                     "calls": len(calls), "threshold": threshold, "top_k": top_k, "precision": precision}
     if evaluate is not None and asm.has_annotation:
-        ev = evaluate_scan(asm, scorer, res, calls, regions, params, evaluate, out, baselines=baselines)
+        ev = evaluate_scan(asm, ModelScorer(model_dir), res, calls, regions, params, evaluate, out,
+                           baselines=baselines)
         with atomic_write(out / "evaluation.json") as fh:
             json.dump(ev, fh, indent=2)
         summary["evaluation"] = ev
     with atomic_write(out / "summary.json") as fh:
         json.dump(summary, fh, indent=2, default=str)
     return summary
+

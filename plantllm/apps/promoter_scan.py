@@ -46,10 +46,11 @@ class Scorer(Protocol):
 class ModelScorer:
     """P(promoter) from a fine-tuned sequence classifier, through the model runner."""
 
-    def __init__(self, model_dir: str | Path, *, max_length: int | None = None, trust_remote_code: bool = False):
+    def __init__(self, model_dir: str | Path, *, max_length: int | None = None, trust_remote_code: bool = False,
+                 precision: str = "auto"):
         self.name = "model"
         self.runner = ModelRunner(model_dir, "classification", max_length=max_length,
-                                  trust_remote_code=trust_remote_code)
+                                  trust_remote_code=trust_remote_code, precision=precision)
         self.device = self.runner.device
 
     def encode(self, seqs: list[str]):

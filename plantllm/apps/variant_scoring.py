@@ -54,11 +54,11 @@ class VariantScorer:
     """Batched scoring of variants with one model (see module doc for methods)."""
 
     def __init__(self, model_dir: str | Path, method: str = "llr", window: int = 128, batch_size: int = 32,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, precision: str = "auto"):
         if method not in METHODS:
             raise PlantLLMError(f"method '{method}' must be one of {METHODS}")
         task = {"llr": "mlm", "clm": "clm", "delta": "classification", "embedding": "embedding"}[method]
-        self.runner = ModelRunner(model_dir, task, trust_remote_code=trust_remote_code)
+        self.runner = ModelRunner(model_dir, task, trust_remote_code=trust_remote_code, precision=precision)
         self.model, self.tok, self.device = self.runner.model, self.runner.tok, self.runner.device
         self.method, self.window, self.batch_size = method, window, batch_size
         if method == "llr" and self.tok.mask_token_id is None:
@@ -169,7 +169,8 @@ def check_scored(asm: Assembly, vcf: str | Path, st: VcfStats) -> None:
 
 
 def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantScorer | list[VariantScorer]", *,
-                   regions=None, stats: VcfStats | None = None) -> Iterator[Scored]:
+                   regions=None, stats: VcfStats | None = None,
+                   annotator: ConsequenceAnnotator | None = None, lookup=None) -> Iterator[Scored]:
     """REF-check, annotate, and score variants in batches of sites (ALTs of a site together).
     With several scorers (models), each scores the same windows, fetched once."""
     scorers = scorer if isinstance(scorer, list) else [scorer]
@@ -177,7 +178,7 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
         raise PlantLLMError("models scored together must use one window size")
     lead = scorers[0]
     st = stats if stats is not None else VcfStats()
-    ann = ConsequenceAnnotator(asm) if asm.has_annotation else None
+    ann = annotator or (ConsequenceAnnotator(asm) if asm.has_annotation else None)
     rep = asm.repeats
     pending: list[list[Variant]] = []
     inside = IntervalIndex(regions) if regions is not None else None
@@ -204,6 +205,11 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
         if not in_fasta(asm.genome, v, st):
             continue
         if not check_ref(asm.genome, v, st):
+            continue
+        if lookup is not None and (hit := lookup.llr(v.chrom, v.pos, v.ref, v.alt)) is not None:
+            csq = ann.annotate(v.chrom, v.pos, v.ref, v.alt) if ann else None  # a precomputed track's score
+            yield Scored(v, csq, hit, asm.card.subgenome_of(v.chrom) or "",
+                         bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]), (hit,))
             continue
         if any(sc.method == "llr" for sc in scorers) and v.kind != "snv":
             st.indels_skipped += 1  # a masked single-token LLR is defined for substitutions only

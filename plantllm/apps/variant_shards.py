@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pysam
 
-from plantllm.apps.consequence import Consequence
+from plantllm.apps.consequence import Consequence, ConsequenceAnnotator
 from plantllm.apps.variant_report import (IMPACT, consequence_auroc, label_auroc, model_names, plot_summary,
                                           prioritize, write_tsv, write_vcf)
 from plantllm.apps.variant_scoring import Scored, VariantScorer, check_scored, score_variants
@@ -51,6 +51,8 @@ class VariantJobSpec:
     window: int
     batch_size: int
     trust_remote_code: bool = False
+    precision: str = "auto"
+    tracks: str | None = None  # a folder of precomputed score tracks to look SNVs up in
     contigs: dict[str, str] = field(default_factory=dict)  # canonical chromosome -> the VCF's name
     first_lines: dict[str, int] = field(default_factory=dict)  # shard name -> line of its first record
 
@@ -138,7 +140,8 @@ def _vcf_contigs(path: Path) -> list[str]:
 
 
 def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: list[str], window: int,
-         batch_size: int, regions=None, shard_size: int = SHARD_SIZE, trust_remote_code: bool = False) -> Job:
+         batch_size: int, regions=None, shard_size: int = SHARD_SIZE, trust_remote_code: bool = False,
+         precision: str = "auto", tracks: str | Path | None = None) -> Job:
     """The job of one ``variants score`` run: its shards, its indexed input, its plan."""
     vcf = require_file(vcf, "VCF")
     chroms = asm.genome.chromosomes(nuclear_only=False)
@@ -155,7 +158,8 @@ def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: li
     contigs = _map_contigs(asm, vcf, _vcf_contigs(indexed))
     spec = VariantJobSpec(str(vcf), str(indexed), str(asm.card.source), str(asm.card.fasta) if asm.card.fasta else None,
                           str(asm.card.gff) if asm.card.gff else None, [str(m) for m in models], list(methods),
-                          window, batch_size, trust_remote_code, contigs, first)
+                          window, batch_size, trust_remote_code, precision, str(tracks) if tracks else None, contigs,
+                          first)
     fingerprints = input_fingerprint({"vcf": vcf, "fasta": asm.card.fasta, "gff": asm.card.gff,
                                       **{f"model{i}": Path(m) / "config.json" for i, m in enumerate(models)}})
     return Job(out, "variants", {"spec": asdict(spec), "inputs": fingerprints}, shards)
@@ -185,8 +189,16 @@ class ShardScorer:
     def __init__(self, spec: VariantJobSpec):
         self.spec = spec
         self.asm = spec.assembly()
-        self.scorers = [VariantScorer(m, meth, spec.window, spec.batch_size, trust_remote_code=spec.trust_remote_code)
-                        for m, meth in zip(spec.models, spec.methods)]
+        self.scorers = [VariantScorer(m, meth, spec.window, spec.batch_size, trust_remote_code=spec.trust_remote_code,
+                                      precision=spec.precision) for m, meth in zip(spec.models, spec.methods)]
+        self.annotator = ConsequenceAnnotator(self.asm) if self.asm.has_annotation else None  # once, not per shard
+        self.lookup = None
+        if spec.tracks:
+            if len(self.scorers) != 1 or self.scorers[0].method != "llr":
+                raise PlantLLMError("--tracks holds masked-LM LLRs: use it with one --model scored by --method llr")
+            from plantllm.apps.score_tracks import TrackLookup
+
+            self.lookup = TrackLookup(spec.tracks, self.asm)
 
     def __call__(self, shard: Shard) -> pa.Table:
         st = VcfStats()
@@ -197,7 +209,8 @@ class ShardScorer:
             variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
                                 first_line=first)
             try:
-                rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st))
+                rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
+                                           annotator=self.annotator, lookup=self.lookup))
             except PlantLLMError as e:  # name the user's file, not the indexed copy in the job folder
                 if e.path is None or Path(e.path) != Path(self.spec.indexed) or self.spec.indexed == self.spec.vcf:
                     raise
@@ -286,7 +299,8 @@ def record_keys(job: Job, asm: Assembly):
 def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", out: str | Path, *,
                 method: "str | list[str]" = "llr", window: int = 128, batch_size: int = 32, regions=None,
                 labels: dict | None = None, trust_remote_code: bool = False, shard_size: int = SHARD_SIZE,
-                nproc: int = 1, hostfile: str | Path | None = None) -> dict:
+                nproc: int = 1, hostfile: str | Path | None = None, precision: str = "auto",
+                tracks: str | Path | None = None) -> dict:
     """Score, annotate, rank; write ranked.tsv, scored.vcf.gz (+ .tbi), summary.png, summary.json in ``out``.
 
     ``model_dir`` may list several models (one ``method`` for all, or one each): they score the same
@@ -303,7 +317,8 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
     if len(methods) != len(dirs):
         raise PlantLLMError(f"{len(dirs)} models but {len(methods)} methods: give one --method, or one per --model")
     job = _planned(asm, Path(vcf), out, models=dirs, methods=methods, window=window, batch_size=batch_size,
-                   regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code)
+                   regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code, precision=precision,
+                   tracks=tracks)
     t0 = time.time()
     rank, world, _ = rank_world()
     if nproc > 1 or hostfile:
@@ -319,7 +334,7 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
         raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
     summary = write_outputs(asm, vcf, job, rows, st, out, dirs, methods, window, labels)
     summary.update(seconds=round(seconds, 1), variants_per_s=round(len(rows) / max(seconds, 1e-9), 1),
-                   shards=len(job.shards), processes=max(nproc, world))
+                   shards=len(job.shards), processes=max(nproc, world), precision=precision)
     with atomic_write(out / "summary.json") as fh:
         json.dump(summary, fh, indent=2, default=str)
     return summary

@@ -25,6 +25,23 @@ def _threads() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
+def _work(kind: str, spec: dict, job: Path):
+    """The shard function of a job kind and its progress label."""
+    if kind == "variants":
+        from plantllm.apps.variant_shards import ShardScorer, VariantJobSpec
+
+        return ShardScorer(VariantJobSpec(**spec)), "scoring variants"
+    if kind == "scan":
+        from plantllm.apps.promoter_predict import ScanJobSpec, ShardScanner
+
+        return ShardScanner(ScanJobSpec(**spec)), "scanning"
+    if kind == "tracks":
+        from plantllm.apps.score_tracks import ShardTracker, TrackJobSpec
+
+        return ShardTracker(TrackJobSpec(**spec)), "scoring positions"
+    raise PlantLLMError(f"unknown job kind '{kind}' in {job}/plan.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="plantllm.apps.worker")
     ap.add_argument("--job", required=True, type=Path)
@@ -33,17 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = json.loads((a.job / "plan.json").read_text())
         _threads()
-        if plan["kind"] == "variants":
-            from plantllm.apps.variant_shards import ShardScorer, VariantJobSpec
-            from plantllm.inference.engine import Job, Shard
+        from plantllm.inference.engine import Job, Shard
 
-            shards = [Shard(**s) for s in plan["shards"]]
-            job = Job(a.job.parent, plan["kind"], plan["plan"], shards)
-            if job.fingerprint != plan["fingerprint"]:
-                raise PlantLLMError(f"{a.job}/plan.json was changed by hand: rerun the command that made it")
-            job.run(ShardScorer(VariantJobSpec(**plan["plan"]["spec"])), "scoring variants")
-        else:
-            raise PlantLLMError(f"unknown job kind '{plan['kind']}' in {a.job}/plan.json")
+        job = Job(a.job.parent, plan["kind"], plan["plan"], [Shard(**s) for s in plan["shards"]])
+        if job.fingerprint != plan["fingerprint"]:
+            raise PlantLLMError(f"{a.job}/plan.json was changed by hand: rerun the command that made it")
+        job.run(*_work(plan["kind"], plan["plan"]["spec"], a.job))
     except PlantLLMError as e:
         con.error(str(e))
         return 2

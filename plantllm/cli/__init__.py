@@ -53,6 +53,7 @@ for _name, _command in (("pretrain", models.pretrain_cmd), ("finetune", models.f
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (tests call it in-process)."""
+    con.quiet_libraries()  # plantllm's own progress only: no library's tqdm bars (set before they are imported)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("PLANTLLM_DEBUG") == "1"
     try:

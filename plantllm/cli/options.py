@@ -147,6 +147,8 @@ class TrainRun:
 NprocOpt = typer.Option(1, "--nproc", help="Processes per host (one per GPU, or CPU processes) through the "
                                            "deepspeed launcher; under srun every task is a process already.")
 HostfileOpt = typer.Option(None, "--hostfile", help="deepspeed hostfile for multi-node runs.")
+PrecisionOpt = typer.Option("auto", "--precision", help="exact (fp32), fast (bf16 on GPUs and on CPUs with "
+                                                        "AVX512-BF16/AMX) or auto (fast on a GPU, exact on a CPU).")
 
 train_options = option_group("run", TrainRun, {
     "config": typer.Argument(..., help="Training config (configs/train/*.yaml)."),

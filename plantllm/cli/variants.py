@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from plantllm.cli.options import (BedOpt, FastaOpt, GffOpt, HostfileOpt, LabelsOpt, NprocOpt, RegionsOpt,
-                                  RemoteCodeOpt, SpeciesArg, comma_list, out_option, regions_of)
+from plantllm.cli.options import (BedOpt, ChromsOpt, FastaOpt, GffOpt, HostfileOpt, LabelsOpt, NprocOpt, PrecisionOpt,
+                                  RegionsOpt, RemoteCodeOpt, SpeciesArg, comma_list, out_option, regions_of)
 from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 
@@ -31,7 +31,9 @@ def variants_score(
     labels: Optional[Path] = LabelsOpt,
     fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
     trust_remote_code: bool = RemoteCodeOpt,
-    nproc: int = NprocOpt, hostfile: Optional[Path] = HostfileOpt,
+    nproc: int = NprocOpt, hostfile: Optional[Path] = HostfileOpt, precision: str = PrecisionOpt,
+    tracks: Optional[Path] = typer.Option(None, "--tracks", help="Folder of 'plantllm variants tracks': SNVs found "
+                                                                "there take its LLR instead of a model pass."),
     shard_size: int = typer.Option(2_000_000, "--shard-size", help="Bases of genome per shard: the unit of work "
                                                                      "that is resumed and spread over processes."),
 ) -> None:
@@ -45,7 +47,8 @@ def variants_score(
     regions = regions_of(asm, region, bed) + _gene_regions(asm, comma_list(genes))
     s = run_scoring(asm, vcf, list(model), out, method=list(method), window=window, batch_size=batch_size,
                     regions=regions or None, labels=read_labels(labels) if labels else None,
-                    trust_remote_code=trust_remote_code, nproc=nproc, hostfile=hostfile, shard_size=shard_size)
+                    trust_remote_code=trust_remote_code, nproc=nproc, hostfile=hostfile, shard_size=shard_size,
+                    precision=precision, tracks=tracks)
     if "scored" not in s:  # a rank other than 0 under srun: rank 0 merges
         return
     con.info(f"scored {s['scored']:,} variants at {s['variants_per_s']:,.0f} variants/s; ranked list {out}/ranked.tsv, "
@@ -103,3 +106,27 @@ def variants_saturate(
         raise PlantLLMError("give --region or --genes")
     write_saturation_vcf(asm, regions, out)
     con.info(f"wrote {out}")
+
+
+@app.command("tracks")
+def variants_tracks(
+    species: str = SpeciesArg,
+    model: Path = typer.Option(..., "--model", help="Masked LM folder."),
+    out: Path = out_option("Output folder: llr_min.bw, llr_mean.bw, scores.tsv.gz (+ .tbi), summary.json."),
+    region: list[str] = RegionsOpt, bed: Optional[Path] = BedOpt, chromosomes: str = ChromsOpt,
+    step: int = typer.Option(1, "--step", help="Score every step-th position (a speed knob)."),
+    window: int = typer.Option(128, "--window", help="Sequence window around each position (bp)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Positions per forward batch."),
+    fasta: Optional[Path] = FastaOpt,
+    nproc: int = NprocOpt, hostfile: Optional[Path] = HostfileOpt, precision: str = PrecisionOpt,
+    shard_size: int = typer.Option(100_000, "--shard-size", help="Bases per shard (resumed, spread over processes)."),
+) -> None:
+    """Zero-shot score tracks: every position's masked-LM LLR for the three other bases, as bigWig + indexed table."""
+    from plantllm.apps.score_tracks import score_tracks
+    from plantllm.species.assembly import Assembly
+
+    asm = Assembly(species, fasta=fasta)
+    s = score_tracks(model, asm, out, regions=regions_of(asm, region, bed, chromosomes), window=window, step=step,
+                     batch_size=batch_size, shard_size=shard_size, nproc=nproc, hostfile=hostfile, precision=precision)
+    if "positions" in s:
+        con.info(f"scored {s['positions']:,} positions at {s['positions_per_s']:,.0f} positions/s; tracks in {out}")

@@ -74,6 +74,11 @@ def duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+def rate(per_s: float, unit: str) -> str:
+    """2,950 windows/s; 1.5 sequences/s; 0.25 shards/s: slow work keeps two digits."""
+    return f"{per_s:,.0f} {unit}/s" if per_s >= 10 else f"{per_s:.2g} {unit}/s"
+
+
 class RateColumn(ProgressColumn):
     """items/s with the unit of the work (windows/s, variants/s)."""
 
@@ -83,7 +88,7 @@ class RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} {self.unit}/s", style="progress.data.speed")
+        return Text("" if speed is None else rate(speed, self.unit), style="progress.data.speed")
 
 
 class Tracker:
@@ -127,14 +132,14 @@ class Tracker:
     def line(self, now: float | None = None) -> str:
         """``scanning: 12,000/40,000 windows (30%), 2,950 windows/s, ETA 9 s``."""
         elapsed = (self.clock() if now is None else now) - self.t0
-        rate = self.done / elapsed if elapsed > 0 else None
+        per_s = self.done / elapsed if elapsed > 0 else None
         count = (f"{self.done:,}/{self.total:,} {self.unit} ({100 * self.done / self.total:.0f}%)"
                  if self.total else f"{self.done:,} {self.unit}")
         parts = [f"{self.description}: {count}"]
-        if rate:
-            parts.append(f"{rate:,.0f} {self.unit}/s")
+        if per_s:
+            parts.append(rate(per_s, self.unit))
             if self.total and self.done < self.total:
-                parts.append(f"ETA {duration((self.total - self.done) / rate)}")
+                parts.append(f"ETA {duration((self.total - self.done) / per_s)}")
         return ", ".join(parts)
 
     def final_line(self, stopped: bool = False) -> str:
@@ -142,8 +147,8 @@ class Tracker:
         if stopped:
             of = f"/{self.total:,}" if self.total else ""
             return f"{self.description}: stopped at {self.done:,}{of} {self.unit} after {duration(elapsed)}"
-        rate = f" ({self.done / elapsed:,.0f} {self.unit}/s)" if elapsed > 0 and self.done else ""
-        return f"{self.description}: {self.done:,} {self.unit} in {duration(elapsed)}{rate}"
+        per_s = f" ({rate(self.done / elapsed, self.unit)})" if elapsed > 0 and self.done else ""
+        return f"{self.description}: {self.done:,} {self.unit} in {duration(elapsed)}{per_s}"
 
     def close(self, stopped: bool = False) -> None:
         if self._closed:

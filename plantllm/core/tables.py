@@ -113,6 +113,7 @@ def read_rows(path: str | Path, what: str, columns: dict[str, Callable[[str], ob
             if line.startswith("#") or not line.strip():
                 continue
             row = line.rstrip("\r\n").split("\t")
+            is_first = first
             header, first = first and [c.strip().lower() for c in row[:len(names)]] == names, False
             if header:
                 continue
@@ -122,10 +123,26 @@ def read_rows(path: str | Path, what: str, columns: dict[str, Callable[[str], ob
             try:
                 values = tuple(conv(row[i].strip()) for i, conv in enumerate(columns.values()))
             except ValueError as e:
-                if lineno == 1:
+                if is_first and _header_like(row, columns):
                     continue  # a header row with other names
                 raise InputFileError(str(e), path=p, line=lineno) from None
             yield lineno, values
+
+
+def _header_like(row: list[str], columns: dict[str, Callable[[str], object]]) -> bool:
+    """Is a first row whose values do not convert a header (names such as ``POS``, ``log2FC``) rather than
+    a data row with a bad value (``37x01``, ``nan``: an error, never silently dropped as a header)?"""
+    for text, conv in zip((c.strip() for c in row), columns.values()):
+        try:
+            conv(text)
+        except ValueError:
+            try:
+                float(text)
+                return False  # a number conv refuses (NaN, infinity, 2.5 for an integer)
+            except ValueError:
+                if text[:1].isdigit() or text[:1] in "+-.":
+                    return False
+    return True
 
 
 def number(text: str) -> float:

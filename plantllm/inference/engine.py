@@ -168,7 +168,7 @@ class Job:
         rank, world, _ = rank_world()
         todo = self.todo(rank, world)
         where = f" (rank {rank} of {world})" if world > 1 else ""
-        for shard in con.track(todo, f"{label}{where}", total=len(todo), unit="shards"):
+        for shard in con.track(todo, f"shards of {label}{where}", total=len(todo), unit="shards"):
             t0 = time.time()
             try:
                 table = work(shard)

@@ -189,9 +189,16 @@ def check_model_dir(path: str | Path, *, allow_pickle: bool = False) -> dict:
     if not cfg_file.exists():
         raise MissingFileError("config.json missing: not a Hugging Face model folder", path=p)
     try:
-        cfg = json.loads(cfg_file.read_text())
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputFileError("config.json is not UTF-8 text (UTF-16 or a binary file?)", path=cfg_file,
+                             fix="re-copy the model folder; config.json is UTF-8 JSON") from None
     except json.JSONDecodeError as e:
-        raise InputFileError(f"config.json is not valid JSON ({e})", path=cfg_file) from None
+        raise InputFileError(f"config.json is not valid JSON ({e})", path=cfg_file,
+                             fix="re-copy the model folder") from None
+    if not isinstance(cfg, dict):
+        raise InputFileError(f"config.json holds a JSON {type(cfg).__name__}, not an object of settings",
+                             path=cfg_file, fix="re-copy the model folder")
     safe = list(p.glob("*.safetensors")) or list(p.glob("model.safetensors.index.json"))
     pickles = list(p.glob("pytorch_model*.bin")) + list(p.glob("*.pt")) + list(p.glob("*.ckpt"))
     if not safe and not pickles:
@@ -221,7 +228,14 @@ def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = 
     if cfg.get("auto_map") and not trust_remote_code and mtype not in FAMILIES:
         raise PlantLLMError(f"{p}: this checkpoint ships its own model code (auto_map in config.json) and "
                             f"trust_remote_code is off", fix="read the code, then pass --trust-remote-code")
-    tok = tokenization.load(p)
+    try:
+        tok = tokenization.load(p)
+    except PlantLLMError:
+        raise
+    except Exception as e:  # a damaged tokenizer.json: the tokenizers library raises a bare Exception
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise InputFileError(f"cannot load the tokenizer ({msg})", path=p,
+                             fix="re-copy the folder's tokenizer files (tokenizer.json, tokenizer_config.json)") from None
     objective = "clm" if mtype in ("gpt2", "llama", "gemma", "mamba") else "mlm"
     kw = _head_kwargs(task, num_labels)
     archs = cfg.get("architectures") or []
@@ -237,8 +251,9 @@ def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = 
         model, info = _auto_for(task, objective).from_pretrained(
             str(p), local_files_only=True, trust_remote_code=trust_remote_code, use_safetensors=safe,
             output_loading_info=True, **kw)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
-        msg = str(e).strip().splitlines()[0][:200]
+    except (OSError, ValueError, RuntimeError, SafetensorError, AttributeError, TypeError, KeyError) as e:
+        # AttributeError/TypeError/KeyError: a config.json value transformers cannot use (torch_dtype 'float0')
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise InputFileError(f"cannot load the model ({msg})", path=p,
                              fix="the weights may be truncated or belong to another config; re-copy the folder") from None
     if require_head and task in HEAD_TASKS and (info.get("missing_keys") or info.get("mismatched_keys")):

@@ -25,11 +25,24 @@ from plantllm.models import tokenizers
 POOLINGS = ("mean", "cls")
 
 
-def device_and_dtype() -> tuple[torch.device, torch.dtype]:
-    """The device and the dtype a model runs in for inference here."""
+PRECISIONS = ("auto", "exact", "fast")
+
+
+def device_and_dtype(precision: str = "auto") -> tuple[torch.device, torch.dtype]:
+    """The device and the dtype a model runs in for inference here.
+
+    ``exact``: fp32 everywhere (scores reproducible to ~1e-6 across machines); ``fast``: bf16 on a GPU
+    (fp16 where bf16 is missing) and on a CPU with AVX512-BF16 or AMX (fp32 on other CPUs, where bf16
+    would be emulated and slower); ``auto``: fast on a GPU, exact on a CPU.
+    """
+    if precision not in PRECISIONS:
+        raise PlantLLMError(f"precision '{precision}' must be one of {', '.join(PRECISIONS)}")
     if torch.cuda.is_available():
+        if precision == "exact":
+            return torch.device("cuda"), torch.float32
         return torch.device("cuda"), torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.device("cpu"), torch.float32
+    cpu_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return torch.device("cpu"), torch.bfloat16 if precision == "fast" and cpu_bf16 else torch.float32
 
 
 def model_context(model, tok) -> int | None:
@@ -66,25 +79,27 @@ class ModelRunner:
     max_length : int, optional
         Truncate token sequences to this length (default: none; a sequence longer than the model's
         context is an error, see ``model_context``).
+    precision : str
+        ``exact``, ``fast`` or ``auto`` (see ``device_and_dtype``).
     """
 
     def __init__(self, model_dir: str | Path, task: str, *, max_length: int | None = None,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, precision: str = "auto"):
         model, tok = checkpoint.load(model_dir, task=task, trust_remote_code=trust_remote_code,
                                      require_head=task in checkpoint.HEAD_TASKS)
-        self._setup(model, tok, max_length)
+        self._setup(model, tok, max_length, precision)
         self.source = Path(model_dir)
 
     @classmethod
-    def from_model(cls, model, tok, *, max_length: int | None = None) -> "ModelRunner":
+    def from_model(cls, model, tok, *, max_length: int | None = None, precision: str = "auto") -> "ModelRunner":
         """A runner over an already loaded model (tests, training callbacks)."""
         runner = cls.__new__(cls)
-        runner._setup(model, tok, max_length)
+        runner._setup(model, tok, max_length, precision)
         return runner
 
-    def _setup(self, model, tok, max_length: int | None) -> None:
+    def _setup(self, model, tok, max_length: int | None, precision: str = "auto") -> None:
         self.model, self.tok = model, tok
-        self.device, self.dtype = device_and_dtype()
+        self.device, self.dtype = device_and_dtype(precision)
         self.model.to(self.device, dtype=self.dtype).eval()
         self.max_length = max_length
         self.context = model_context(model, tok)

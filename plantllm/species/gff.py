@@ -71,12 +71,7 @@ def check_and_slim(path: Path, fmt: str, out: Path) -> dict[str, int]:
     type and seqid and stay legal), and children that extend beyond their parent (an exon past
     its transcript's end would make a UTR run past the transcript).
     """
-    first: dict[str, tuple[int, str, str]] = {}  # ID -> (first line, type, seqid)
-    extent: dict[str, list] = {}  # parent key -> [start, end over all its lines, first line, seqid]
-    children: list[tuple[str, int, str, str, int, int]] = []  # (parent, line, type, seqid, start, end)
-    gtf_tx: dict[str, tuple[int, str, str]] = {}  # transcript_id -> (first line, gene_id, seqid)
-    max_end: dict[str, int] = {}
-    n_features = 0
+    check = _Checker(path, fmt)
     with open_text(path) as fh, open(out, "w") as w:
         w.write("##gff-version 3\n" if fmt == "gff3" else "")
         for lineno, line in enumerate(checked_lines(path, fh), 1):
@@ -84,101 +79,127 @@ def check_and_slim(path: Path, fmt: str, out: Path) -> dict[str, int]:
                 break
             if line.startswith("#") or not line.strip():
                 continue
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) != 9:
-                hint = " (columns must be separated by tabs, not spaces)" if len(line.split()) >= 9 else ""
-                raise InputFileError(f"expected 9 tab-separated columns, found {len(cols)}{hint}", path=path,
-                                     line=lineno, fix="repair or remove this line")
-            seqid, _src, ftype, start, end, _score, strand, _phase, attrs = cols
-            try:
-                s, e = int(start), int(end)
-            except ValueError:
-                raise InputFileError(f"start/end must be integers, got '{start}'/'{end}'", path=path,
-                                     line=lineno) from None
-            if s < 1:
-                raise InputFileError(f"start {s} < 1: GFF coordinates are 1-based", path=path, line=lineno)
-            if s > e:
-                raise InputFileError(f"start {s} > end {e} (wrong coordinate order)", path=path, line=lineno,
-                                     fix="swap start and end; strand goes in column 7")
-            if strand not in _STRANDS:
-                raise InputFileError(f"strand '{strand}' must be +, -, . or ?", path=path, line=lineno)
-            n_features += 1
-            if e > max_end.get(seqid, 0):
-                max_end[seqid] = e
-            if fmt == "gff3":
-                kept = []
-                for item in attrs.strip().strip(";").split(";"):
-                    if not item:
-                        continue
-                    key, eq, value = item.partition("=")
-                    key = key.strip()
-                    if not eq:
-                        raise InputFileError(f"attribute '{item[:40]}' is not key=value (GTF given as GFF3?)",
-                                             path=path, line=lineno, fix="name the file .gtf or set annotation.format")
-                    if key == "ID":
-                        _same_id(path, lineno, value, ftype, seqid, first)
-                        _extend(extent, value, s, e, lineno, seqid)
-                    elif key == "Parent":
-                        children.extend((p, lineno, ftype, seqid, s, e) for p in value.split(","))
-                    if key in KEEP_ATTRIBUTES:
-                        kept.append(f"{key}={value}")
-                cols[8] = ";".join(kept)
+            w.write(check.line(lineno, line) + "\n")
+    check.finish()
+    return check.max_end
+
+
+class _Checker:
+    """The state of one pass over a GFF3/GTF: IDs seen, parents' extents, children to check at the end."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path, self.fmt = path, fmt
+        self.first: dict[str, tuple[int, str, str]] = {}  # ID -> (first line, type, seqid)
+        self.extent: dict[str, list] = {}  # parent key -> [start, end over all its lines, first line, seqid]
+        self.children: list[tuple[str, int, str, str, int, int]] = []  # (parent, line, type, seqid, start, end)
+        self.gtf_tx: dict[str, tuple[int, str, str]] = {}  # transcript_id -> (first line, gene_id, seqid)
+        self.max_end: dict[str, int] = {}
+        self.n_features = 0
+
+    def error(self, lineno: int, msg: str, fix: str | None = None) -> InputFileError:
+        return InputFileError(msg, path=self.path, line=lineno, fix=fix)
+
+    def line(self, lineno: int, line: str) -> str:
+        """Check one feature line; returns it with only the attributes plantllm keeps."""
+        cols = line.rstrip("\n").split("\t")
+        if len(cols) != 9:
+            hint = " (columns must be separated by tabs, not spaces)" if len(line.split()) >= 9 else ""
+            raise self.error(lineno, f"expected 9 tab-separated columns, found {len(cols)}{hint}",
+                             "repair or remove this line")
+        seqid, _src, ftype, start, end, _score, strand, _phase, attrs = cols
+        s, e = self.coordinates(lineno, start, end, strand)
+        self.n_features += 1
+        self.max_end[seqid] = max(self.max_end.get(seqid, 0), e)
+        slim = self.gff3(lineno, seqid, ftype, s, e, attrs) if self.fmt == "gff3" else \
+            self.gtf(lineno, seqid, ftype, s, e, attrs)
+        return "\t".join(cols[:8] + [slim])
+
+    def coordinates(self, lineno: int, start: str, end: str, strand: str) -> tuple[int, int]:
+        try:
+            s, e = int(start), int(end)
+        except ValueError:
+            raise self.error(lineno, f"start/end must be integers, got '{start}'/'{end}'") from None
+        if s < 1:
+            raise self.error(lineno, f"start {s} < 1: GFF coordinates are 1-based")
+        if s > e:
+            raise self.error(lineno, f"start {s} > end {e} (wrong coordinate order)",
+                             "swap start and end; strand goes in column 7")
+        if strand not in _STRANDS:
+            raise self.error(lineno, f"strand '{strand}' must be +, -, . or ?")
+        return s, e
+
+    def gff3(self, lineno: int, seqid: str, ftype: str, s: int, e: int, attrs: str) -> str:
+        kept = []
+        for item in attrs.strip().strip(";").split(";"):
+            if not item:
+                continue
+            key, eq, value = item.partition("=")
+            key = key.strip()
+            if not eq:
+                raise self.error(lineno, f"attribute '{item[:40]}' is not key=value (GTF given as GFF3?)",
+                                 "name the file .gtf or set annotation.format")
+            if key == "ID":
+                self.same_id(lineno, value, ftype, seqid)
+                self.extend(value, s, e, lineno, seqid)
+            elif key == "Parent":
+                self.children.extend((p, lineno, ftype, seqid, s, e) for p in value.split(","))
+            if key in KEEP_ATTRIBUTES:
+                kept.append(f"{key}={value}")
+        return ";".join(kept)
+
+    def gtf(self, lineno: int, seqid: str, ftype: str, s: int, e: int, attrs: str) -> str:
+        a = _gtf_attrs(attrs)
+        if "gene_id" not in a:
+            raise self.error(lineno, "GTF line without gene_id")
+        if ftype != "gene" and "transcript_id" not in a:
+            raise self.error(lineno, "GTF line without transcript_id")
+        gid, tid = a["gene_id"], a.get("transcript_id")
+        if ftype == "gene":
+            self.same_id(lineno, gid, "gene", seqid)
+            self.extend("gene:" + gid, s, e, lineno, seqid)
+        elif tid is not None:
+            seen = self.gtf_tx.setdefault(tid, (lineno, gid, seqid))
+            if seen[1:] != (gid, seqid):
+                raise self.error(lineno, f"transcript_id '{tid}' is given to gene '{gid}' on '{seqid}' here but to gene "
+                                         f"'{seen[1]}' on '{seen[2]}' on line {seen[0]}: the two transcripts would "
+                                         "merge into one", "give each transcript its own transcript_id")
+            if ftype == "transcript":
+                self.extend("transcript:" + tid, s, e, lineno, seqid)
+                self.children.append(("gene:" + gid, lineno, ftype, seqid, s, e))
             else:
-                a = _gtf_attrs(attrs)
-                if "gene_id" not in a:
-                    raise InputFileError("GTF line without gene_id", path=path, line=lineno)
-                if ftype not in ("gene",) and "transcript_id" not in a:
-                    raise InputFileError("GTF line without transcript_id", path=path, line=lineno)
-                gid, tid = a["gene_id"], a.get("transcript_id")
-                if ftype == "gene":
-                    _same_id(path, lineno, gid, "gene", seqid, first)
-                    _extend(extent, "gene:" + gid, s, e, lineno, seqid)
-                elif tid is not None:
-                    seen = gtf_tx.setdefault(tid, (lineno, gid, seqid))
-                    if seen[1:] != (gid, seqid):
-                        raise InputFileError(
-                            f"transcript_id '{tid}' is given to gene '{gid}' on '{seqid}' here but to gene "
-                            f"'{seen[1]}' on '{seen[2]}' on line {seen[0]}: the two transcripts would merge into one",
-                            path=path, line=lineno, fix="give each transcript its own transcript_id")
-                    if ftype == "transcript":
-                        _extend(extent, "transcript:" + tid, s, e, lineno, seqid)
-                        children.append(("gene:" + gid, lineno, ftype, seqid, s, e))
-                    else:
-                        children.append(("transcript:" + tid, lineno, ftype, seqid, s, e))
-                cols[8] = " ".join(f'{k} "{v}";' for k, v in a.items() if k in KEEP_ATTRIBUTES)
-            w.write("\t".join(cols) + "\n")
-    if n_features == 0:
-        raise InputFileError("no features found (empty or truncated annotation)", path=path)
-    for parent, lineno, ftype, seqid, s, e in children:
-        if fmt == "gff3" and parent not in extent:
-            raise InputFileError(f"orphan feature: Parent '{parent}' is not the ID of any feature", path=path,
-                                 line=lineno, fix="add the parent feature or remove its children")
-        if parent not in extent:
-            continue  # GTF without transcript or gene lines: gffutils infers their extents
-        ps, pe, pline, pseqid = extent[parent]
-        pname = parent.split(":", 1)[-1] if fmt == "gtf" else parent
-        if pseqid != seqid:
-            raise InputFileError(f"{ftype} on '{seqid}' has its parent '{pname}' on '{pseqid}' (line {pline})",
-                                 path=path, line=lineno, fix="correct the seqid or the Parent")
-        if s < ps or e > pe:
-            raise InputFileError(f"{ftype} {s}-{e} extends beyond its parent '{pname}' ({ps}-{pe}, line {pline})",
-                                 path=path, line=lineno, fix="correct the coordinates of the child or of its parent")
-    return max_end
+                self.children.append(("transcript:" + tid, lineno, ftype, seqid, s, e))
+        return " ".join(f'{k} "{v}";' for k, v in a.items() if k in KEEP_ATTRIBUTES)
 
+    def extend(self, key: str, s: int, e: int, lineno: int, seqid: str) -> None:
+        x = self.extent.setdefault(key, [s, e, lineno, seqid])
+        x[0], x[1] = min(x[0], s), max(x[1], e)
 
-def _extend(extent: dict[str, list], key: str, s: int, e: int, lineno: int, seqid: str) -> None:
-    x = extent.setdefault(key, [s, e, lineno, seqid])
-    x[0], x[1] = min(x[0], s), max(x[1], e)
+    def same_id(self, lineno: int, fid: str, ftype: str, seqid: str) -> None:
+        """Record the first line of an ID; refuse a second feature of another type or seqid with it."""
+        seen = self.first.setdefault(fid, (lineno, ftype, seqid))
+        if seen[1:] != (ftype, seqid):
+            raise self.error(lineno, f"ID '{fid}' is already used on line {seen[0]} by a {seen[1]} on '{seen[2]}' "
+                                     f"(here a {ftype} on '{seqid}'): gffutils would merge or rename them silently",
+                             "give each feature its own ID")
 
-
-def _same_id(path: Path, lineno: int, fid: str, ftype: str, seqid: str,
-             first: dict[str, tuple[int, str, str]]) -> None:
-    """Record the first line of an ID; refuse a second feature of another type or seqid with it."""
-    seen = first.setdefault(fid, (lineno, ftype, seqid))
-    if seen[1:] != (ftype, seqid):
-        raise InputFileError(f"ID '{fid}' is already used on line {seen[0]} by a {seen[1]} on '{seen[2]}' (here a "
-                             f"{ftype} on '{seqid}'): gffutils would merge or rename them silently", path=path,
-                             line=lineno, fix="give each feature its own ID")
+    def finish(self) -> None:
+        """The checks that need the whole file: something was read, parents exist and hold their children."""
+        if self.n_features == 0:
+            raise InputFileError("no features found (empty or truncated annotation)", path=self.path)
+        for parent, lineno, ftype, seqid, s, e in self.children:
+            if self.fmt == "gff3" and parent not in self.extent:
+                raise self.error(lineno, f"orphan feature: Parent '{parent}' is not the ID of any feature",
+                                 "add the parent feature or remove its children")
+            if parent not in self.extent:
+                continue  # GTF without transcript or gene lines: gffutils infers their extents
+            ps, pe, pline, pseqid = self.extent[parent]
+            pname = parent.split(":", 1)[-1] if self.fmt == "gtf" else parent
+            if pseqid != seqid:
+                raise self.error(lineno, f"{ftype} on '{seqid}' has its parent '{pname}' on '{pseqid}' (line {pline})",
+                                 "correct the seqid or the Parent")
+            if s < ps or e > pe:
+                raise self.error(lineno, f"{ftype} {s}-{e} extends beyond its parent '{pname}' ({ps}-{pe}, line "
+                                         f"{pline})", "correct the coordinates of the child or of its parent")
 
 
 # ---------------------------------------------------------------- database

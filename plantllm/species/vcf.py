@@ -149,21 +149,24 @@ PLOIDY_EVIDENCE = 200
 
 
 def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None, *,
-             region: tuple[str, int, int] | None = None, first_line: int | None = None) -> Iterator[Variant]:
+             region: tuple[str, int, int] | None = None, first_line: int | None = None,
+             source: str | Path | None = None) -> Iterator[Variant]:
     """Variants of a VCF/BCF, one per ALT allele, with canonical chromosome names.
 
     ``region``: (the file's contig name, 0-based start, end): only records whose POS lies in
     ``[start, end)``, read through the file's tabix/CSI index (the shards of the inference engine);
     their ``line`` is then the record's ordinal within the region, or its line in the file when
-    ``first_line`` (the line of the region's first record) is known.
+    ``first_line`` (the line of the region's first record) is known. ``source``: the file errors name
+    when ``path`` is a working copy of it (the engine's indexed copy keeps the user's line numbers).
     """
     p = require_file(path, "VCF")
+    shown = Path(source) if source is not None else p
     st = stats if stats is not None else VcfStats()
     pysam.set_verbosity(0)  # htslib's own warnings (e.g. contigs missing from the header) are not errors here
     try:
         vf = pysam.VariantFile(str(p))
     except (OSError, ValueError) as e:
-        raise InputFileError(f"cannot read VCF header ({e})", path=p,
+        raise InputFileError(f"cannot read VCF header ({e})", path=shown,
                              fix="check that the file is VCF/BCF with a ##fileformat line and a #CHROM header") from None
     header_lines = header_line_count(p) if region is None else (first_line - 1 if first_line else None)
     unknown: dict[str, int] = {}
@@ -173,10 +176,16 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
     while True:
         try:
             rec = next(it)
+            info = {key: rec.info[key] for key in rec.info}  # text decodes here (UTF-8), not mid-record
+            _ = rec.chrom, rec.ref, rec.alts, rec.id
         except StopIteration:
             break
+        except UnicodeDecodeError:
+            raise InputFileError("is not UTF-8 text at this record (a corrupt byte, or UTF-16?)", path=shown,
+                                 line=header_lines + index + 1 if header_lines is not None else None,
+                                 fix="repair the line, or re-create the file (bcftools view -Oz)") from None
         except (OSError, ValueError) as e:
-            raise InputFileError(f"malformed VCF record: htslib cannot parse it ({e})", path=p,
+            raise InputFileError(f"malformed VCF record: htslib cannot parse it ({e})", path=shown,
                                  line=header_lines + index + 1 if header_lines is not None else None,
                                  fix=f"check the columns and genotype fields of record {index + 1}") from None
         index += 1
@@ -192,10 +201,10 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
             continue
         ref = rec.ref or ""
         if not _BASES.match(ref):
-            raise InputFileError(f"REF '{ref[:20]}' is not a DNA sequence", path=p, line=line)
+            raise InputFileError(f"REF '{ref[:20]}' is not a DNA sequence", path=shown, line=line)
         if rec.pos < 1 and any(_BASES.match(a) for a in rec.alts):
             raise InputFileError(f"POS {rec.pos} is not a position: VCF positions are 1-based (the first base is 1)",
-                                 path=p, line=line,
+                                 path=shown, line=line,
                                  fix="write 1-based positions (a 0-based file needs +1 on every POS)")
         checked_ploidy = False
         for k, alt in enumerate(rec.alts, 1):
@@ -207,7 +216,7 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
                 continue
             if not _BASES.match(alt):
                 raise InputFileError(f"ALT '{alt[:20]}' is not a DNA sequence, symbolic or breakend allele",
-                                     path=p, line=line)
+                                     path=shown, line=line)
             if alt.upper() == ref.upper():
                 st.alt_equals_ref += 1
                 if not st.first_alt_equals_ref:
@@ -216,23 +225,23 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
             try:
                 dose, called, carriers, ploidy = dosage_of(rec, k)
             except GenotypeError as e:
-                raise InputFileError(f"genotype allele index beyond the listed ALTs: {e}", path=p, line=line,
+                raise InputFileError(f"genotype allele index beyond the listed ALTs: {e}", path=shown, line=line,
                                      fix="list every ALT allele the genotypes use, or correct the genotypes") from None
             except (ValueError, TypeError) as e:
-                raise InputFileError(f"malformed genotype ({e})", path=p, line=line) from None
+                raise InputFileError(f"malformed genotype ({e})", path=shown, line=line) from None
             if called and not checked_ploidy:
                 checked_ploidy = True
-                _note_ploidy(ploidy_seen, card, canon, ploidy, rec.chrom, line, p)
+                _note_ploidy(ploidy_seen, card, canon, ploidy, rec.chrom, line, shown)
             st.variants += 1
             yield Variant(canon, rec.pos - 1, ref.upper(), alt.upper(), rec.id or "", k,
-                          {key: rec.info[key] for key in rec.info}, dose, called, carriers, ploidy, line, index)
+                          dict(info), dose, called, carriers, ploidy, line, index)
     vf.close()
-    _note_ploidy(ploidy_seen, card, None, 0, "", 0, p, final=True)
+    _note_ploidy(ploidy_seen, card, None, 0, "", 0, shown, final=True)
     if st.records and st.unknown_chrom == st.records:
         first = next(iter(unknown))
         raise ChromosomeError(
             f"no VCF chromosome matches the card {card.name}: {', '.join(list(unknown)[:3])}"
-            f"{did_you_mean(first, card._alias)}", path=p, line=unknown[first],
+            f"{did_you_mean(first, card._alias)}", path=shown, line=unknown[first],
             fix=f"add '{first}' to the aliases of the right chromosome in {card.source or 'the card'}")
     if region is None:  # a region's reader is one shard of many: who merges the shards' stats warns once
         warn_skipped(st)
@@ -333,8 +342,8 @@ def check_ref(genome, v: Variant, st: VcfStats) -> bool:
     if v.pos + len(v.ref) > n:
         st.past_end += 1
         if not st.first_past_end:
-            st.first_past_end = (f"{v.chrom}:{v.pos + 1} REF {v.ref}, but {v.chrom} is {n:,} bp "
-                                 f"(VCF line {v.line})")
+            st.first_past_end = (f"{v.chrom}:{v.pos + 1} REF {v.ref}, past the end of {v.chrom} in the FASTA "
+                                 f"({n:,} bp) (VCF line {v.line})")
         return False
     seen = genome.fetch(v.chrom, v.pos, v.pos + len(v.ref)).upper()
     ok = seen == v.ref

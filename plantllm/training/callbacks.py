@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
+from plantllm.core import console as con
 from plantllm.core.io import atomic_write
 from plantllm.core.metrics import (classification_metrics, multiclass_metrics, multilabel_metrics,
                                    positive_probability, regression_metrics, sigmoid)
@@ -163,3 +164,29 @@ def make_compute_metrics(task: str):
             return classification_metrics(labels, positive_probability(logits))
         return multiclass_metrics(labels, logits.argmax(-1))
     return compute
+
+
+class Progress(TrainerCallback):
+    """Training progress the plantllm way (a bar on a terminal, plain lines in a log) on the main rank, and
+    the loss / evaluation lines through plantllm's console instead of the Trainer's printed dicts."""
+
+    def __init__(self):
+        self.tracker: con.Tracker | None = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        if state.is_world_process_zero:
+            self.tracker = con.Tracker("training", total=state.max_steps, unit="steps")
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.tracker is not None:
+            self.tracker.update(state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if state.is_world_process_zero and logs:
+            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
+            con.info(f"step {state.global_step}: {shown}")
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.tracker is not None:
+            self.tracker.close()
+            self.tracker = None

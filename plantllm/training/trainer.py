@@ -33,7 +33,7 @@ from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError, did_you_mean
 from plantllm.core.io import atomic_write
 from plantllm.models import checkpoint as M
-from plantllm.training.callbacks import (EpochToCollator, MarkComplete, PlantTrainer, SteadyClock,
+from plantllm.training.callbacks import (EpochToCollator, MarkComplete, PlantTrainer, Progress, SteadyClock,
                                          complete_checkpoints, make_compute_metrics, quarantine_incomplete)
 from plantllm.training.collators import DnaCollator
 from plantllm.training.config import TrainConfig
@@ -42,7 +42,7 @@ from plantllm.training.outputs import plot_losses, write_predictions, write_rank
 
 def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
     """Train according to ``cfg``; returns the summary written to ``output_dir/summary.json``."""
-    from transformers import EarlyStoppingCallback, set_seed
+    from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -55,13 +55,14 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
     resume_from = _resume_point(out, resume)
     args = _training_args(cfg, out, num_labels)
     clock = SteadyClock()
-    callbacks = [MarkComplete(out), EpochToCollator(train_collator), clock]
+    callbacks = [MarkComplete(out), EpochToCollator(train_collator), clock, Progress()]
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
     trainer = PlantTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                            data_collator=train_collator, eval_collator=DnaCollator(tok, cfg, False, cfg.lm),
                            task=cfg.task, class_weights=class_weights, callbacks=callbacks,
                            compute_metrics=None if cfg.lm else make_compute_metrics(cfg.task))
+    trainer.remove_callback(PrinterCallback)  # its printed dicts are replaced by Progress's lines
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     summary = _speed(cfg, args, result, time.time() - t0, resume_from, clock)
@@ -185,7 +186,7 @@ def _training_args(cfg: TrainConfig, out: Path, num_labels: int | None):
         report_to=[], remove_unused_columns=False, dataloader_num_workers=cfg.dataloader_num_workers,
         deepspeed=cfg.deepspeed, load_best_model_at_end=cfg.early_stopping_patience > 0,
         metric_for_best_model=best_metric, greater_is_better=not best_metric.endswith("loss"),
-        disable_tqdm=os.environ.get("PLANTLLM_QUIET") == "1", use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,  # plantllm reports progress itself use_cpu=not torch.cuda.is_available(),
         **_precision(cfg))
 
 

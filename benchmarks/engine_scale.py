@@ -1,0 +1,124 @@
+"""Inference engine at scale: memory and throughput of `variants score` against panel size, 1 vs 2 processes.
+
+An ultra-tiny char-level BERT (hidden 16, one layer: ~0.01 M parameters) scores saturation VCFs
+(every SNV of a stretch of real TAIR10 chr1, three ALTs per site) of two sizes, each run in a fresh
+process, so that what is timed is plantllm's own pipeline (VCF parsing, REF check, windows,
+tokenization, consequence annotation, writing, ranking) rather than a model. Reported: peak RSS
+(the child's ru_maxrss) per size and their ratio, and the marginal throughput between the two
+sizes (start-up costs cancel). The larger size also runs with 2 processes (DeepSpeed's launcher,
+CPU ranks) and the outputs are compared byte for byte.
+
+    python benchmarks/engine_scale.py                  # 20,000 vs 200,000 SNVs, writes results/engine_scale.*
+    python benchmarks/engine_scale.py --sizes 20000 2000000
+    python benchmarks/engine_scale.py --small          # 600 vs 3,000 SNVs on the test slice, nothing written
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, machine, write  # noqa: E402
+
+CHILD = r"""
+import resource, sys, time
+from plantllm.cli import main
+t = time.time()
+rc = main(sys.argv[1:])
+print("SECONDS", time.time() - t, "RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+sys.exit(rc)
+"""
+
+
+def ultra_tiny(tmp: Path) -> Path:
+    import yaml
+
+    from plantllm.models import checkpoint as M
+
+    cfg = {"name": "ultra-tiny", "architecture": "bert", "objective": "mlm", "tokenizer": {"kind": "char"},
+           "max_length": 130, "config": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                         "intermediate_size": 32}}
+    (tmp / "m.yaml").write_text(yaml.safe_dump(cfg))
+    spec = M.load_spec(tmp / "m.yaml")
+    tok = M.build_tokenizer(spec)
+    model = M.create(spec, tok, task="mlm", seed=0)
+    M.save(model, tok, tmp / "model")
+    return tmp / "model"
+
+
+def run(args: list[str], nproc: int = 1) -> dict:
+    """One `plantllm variants score` in a fresh process: seconds and its own peak RSS (MB; with several
+    processes, that of the process that plans and merges)."""
+    t = time.time()
+    cmd = [sys.executable, "-c", CHILD, *args] + (["--nproc", str(nproc)] if nproc > 1 else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
+    if r.returncode:
+        raise SystemExit(r.stderr[-3000:])
+    rss_kb = int(r.stdout.split("RSS_KB")[-1].split()[0])
+    return {"seconds": round(time.time() - t, 2), "peak_rss_mb": round(rss_kb / 1024, 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--small", action="store_true")
+    ap.add_argument("--sizes", type=int, nargs=2, default=[20_000, 200_000])
+    a = ap.parse_args(argv)
+    os.environ["PLANTLLM_QUIET"] = "1"
+    from plantllm.apps.variant_report import write_saturation_vcf
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+
+    sizes = [600, 3_000] if a.small else a.sizes
+    card = ROOT / "tests/data/cards/tair10_slice.yaml" if a.small else "arabidopsis_thaliana"
+    asm = Assembly(load_card(card) if str(card).endswith(".yaml") else card)
+    res: dict = {"sizes": sizes, "runs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = ultra_tiny(tmp)
+        for n in sizes:
+            start = 2_000_000 if not a.small else 100_000
+            vcf = write_saturation_vcf(asm, [("1", start, start + n // 3)], tmp / f"sat{n}.vcf")
+            args = ["variants", "score", str(vcf), str(card), "--model", str(model), "--window", "128",
+                    "--batch-size", "256", "--out", str(tmp / f"out{n}")]
+            res["runs"][n] = run(args)
+            res["runs"][n]["variants"] = json.loads((tmp / f"out{n}" / "summary.json").read_text())["scored"]
+        big = sizes[1]
+        args = ["variants", "score", str(tmp / f"sat{big}.vcf"), str(card), "--model", str(model), "--window", "128",
+                "--batch-size", "256", "--out", str(tmp / "two")]
+        res["two_processes"] = run(args, nproc=2)
+        same = all((tmp / "two" / f).read_bytes() == (tmp / f"out{big}" / f).read_bytes() for f in ("ranked.tsv",)) and \
+            gzip.decompress((tmp / "two" / "scored.vcf.gz").read_bytes()) == \
+            gzip.decompress((tmp / f"out{big}" / "scored.vcf.gz").read_bytes())
+        res["two_processes"]["identical_outputs"] = same
+    r0, r1 = (res["runs"][n] for n in sizes)
+    res["rss_ratio"] = round(r1["peak_rss_mb"] / r0["peak_rss_mb"], 3)
+    res["marginal_variants_per_s"] = round((r1["variants"] - r0["variants"]) / max(r1["seconds"] - r0["seconds"], 1e-9), 1)
+    res["speedup_2_processes"] = round(r1["seconds"] / res["two_processes"]["seconds"], 2)
+    if a.small:
+        print(json.dumps(res, indent=1))
+        assert same, "2 processes changed the outputs"
+        return 0
+    res["machine"] = machine()
+    md = ("`plantllm variants score` with an ultra-tiny char BERT (hidden 16, 1 layer), window 128, batch 256, "
+          "saturation VCFs of real TAIR10 chr1 (from 2 Mb), each in a fresh process.\n\n"
+          "| SNVs | seconds | peak RSS (MB) |\n|---|---|---|\n"
+          + "".join(f"| {n:,} | {res['runs'][n]['seconds']} | {res['runs'][n]['peak_rss_mb']} |\n" for n in sizes)
+          + f"| {big:,}, 2 processes | {res['two_processes']['seconds']} | {res['two_processes']['peak_rss_mb']} "
+            f"(largest process) |\n\n"
+          f"Peak RSS ratio {sizes[1]:,} / {sizes[0]:,}: {res['rss_ratio']} (goal <= 1.3). Marginal throughput: "
+          f"{res['marginal_variants_per_s']:,} variants/s per process (goal >= 5,000). 2 processes vs 1: "
+          f"{res['speedup_2_processes']}x on 2 cores; outputs identical: {same}.")
+    print(write("engine_scale", res, md).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
