@@ -138,18 +138,18 @@ def test_dosage_weighting_and_wrong_genome(tmp_path, mlm):
 
 
 def test_priority_documented_order():
-    from plantllm.apps.consequence import Consequence
-    from plantllm.apps.variant_scoring import Scored
-    from plantllm.species.vcf import Variant
+    import pyarrow as pa
 
-    def mk(term, score, dose=1.0):
-        return Scored(Variant("1", 5, "A", "G", dosage=dose), Consequence(term), score, "", False)
-
-    rows = prioritize([mk("synonymous_variant", -5.0), mk("stop_gained", -0.1), mk("intergenic_variant", 2.0, 0.5)])
-    assert [r["consequence"] for r in rows] == ["stop_gained", "synonymous_variant", "intergenic_variant"]
-    assert rows[2]["dosage_weighted_score"] == pytest.approx(1.0)
-    assert consequence_auroc([{"consequence": "stop_gained", "score": -3.0}, {"consequence": "synonymous_variant",
-                                                                            "score": 1.0}])["damaging_vs_neutral"] == 1.0
+    table = pa.table({"consequence": ["synonymous_variant", "stop_gained", "intergenic_variant"],
+                      "score0": [-5.0, -0.1, 2.0], "dosage": [1.0, 1.0, 0.5]})
+    ranked, order = prioritize(table)
+    assert [ranked.column("consequence")[int(i)].as_py() for i in order] == \
+        ["stop_gained", "synonymous_variant", "intergenic_variant"]
+    assert ranked.column("rank").to_pylist() == [2, 1, 3]
+    assert ranked.column("dosage_weighted_score")[2].as_py() == pytest.approx(1.0)
+    p = ranked.column("priority").to_pylist()  # 0.5 * impact + 0.5 * evidence percentile
+    assert p[1] == pytest.approx(0.5 * 1.0 + 0.5 * 0.5) and p[0] == pytest.approx(0.5 * 0.15 + 0.5 * 1.0)
+    assert consequence_auroc(["stop_gained", "synonymous_variant"], [-3.0, 1.0])["damaging_vs_neutral"] == 1.0
 
 
 def test_evaluation_against_real_maize_labels(tmp_path, mlm):

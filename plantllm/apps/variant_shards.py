@@ -22,16 +22,16 @@ import numpy as np
 import pyarrow as pa
 import pysam
 
-from plantllm.apps.consequence import Consequence, ConsequenceAnnotator
-from plantllm.apps.variant_report import (IMPACT, consequence_auroc, label_auroc, model_names, plot_summary,
-                                          prioritize, write_tsv, write_vcf)
+from plantllm.apps.consequence import ConsequenceAnnotator
+from plantllm.apps.variant_report import (IMPACT, RowLocator, consequence_auroc, label_auroc, model_names,
+                                          plot_summary, prioritize, score_columns, write_tsv, write_vcf)
 from plantllm.apps.variant_scoring import Scored, VariantScorer, check_scored, score_variants
 from plantllm.core.errors import ChromosomeError, InputFileError, PlantLLMError, did_you_mean
 from plantllm.core.intervals import IntervalIndex
 from plantllm.core.io import atomic_path, atomic_write, require_file
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
 from plantllm.species.assembly import Assembly
-from plantllm.species.vcf import Variant, VcfStats, read_vcf
+from plantllm.species.vcf import VcfStats, read_vcf
 
 SHARD_SIZE = 2_000_000
 STAT_FIELDS = [f for f in VcfStats.__dataclass_fields__ if f not in ("first_mismatch", "absent")]
@@ -252,29 +252,27 @@ def _table(rows: list[Scored], st: VcfStats, n_models: int) -> pa.Table:
     arrays = {k: pa.array(cols[k], type=t) for k, t in PART_SCHEMA}
     arrays.update({f"score{m}": pa.array(scores[m], type=pa.float64()) for m in range(n_models)})
     stats = {"counts": {f: getattr(st, f) for f in STAT_FIELDS}, "first_mismatch": st.first_mismatch}
-    return pa.table(arrays).replace_schema_metadata({"plantllm_vcf_stats": json.dumps(stats)})
+    table = pa.table(arrays)
+    # record order within the shard (rows from precomputed tracks come before the batched ones)
+    table = table.take(pa.array(np.lexsort((cols["alt_index"], cols["record"])))) if rows else table
+    return table.replace_schema_metadata({"plantllm_vcf_stats": json.dumps(stats)})
 
 
 # ---------------------------------------------------------------- the merge
-def merged_rows(job: Job, asm: Assembly, vcf: str | Path) -> tuple[list[Scored], VcfStats, dict]:
-    """The scored variants of all parts (shard order) as ``Scored`` rows (each variant's ``line`` is its
-    ``(shard, record)`` key, see ``record_keys``), and the summed VCF statistics."""
+def merged(job: Job, asm: Assembly, vcf: str | Path) -> tuple[pa.Table, list[int], VcfStats]:
+    """All parts as one table (memory-mapped, in shard order), the rows of each shard, and the summed VCF
+    statistics; stops when the VCF as a whole fails the checks of a whole-file read."""
     st = VcfStats()
-    rows: list[Scored] = []
+    tables, rows = [], []
     for shard, t in job.parts():
         meta = json.loads(t.schema.metadata[b"plantllm_vcf_stats"])
         for f, n in meta["counts"].items():
             setattr(st, f, getattr(st, f) + n)
         st.first_mismatch = st.first_mismatch or meta["first_mismatch"]
-        n_models = sum(1 for c in t.column_names if c.startswith("score"))
-        for d in t.to_pylist():
-            v = Variant(d["chrom"], d["pos"], d["ref"], d["alt"], d["id"], d["alt_index"], {}, d["dosage"], 0,
-                        d["n_carriers"], d["ploidy"], (shard.index, d["record"]), d["record"])
-            csq = Consequence(d["consequence"], d["gene"], d["transcript"], "", d["aa_change"], d["distance_to_tss"])
-            scores = tuple(d[f"score{m}"] for m in range(n_models))
-            rows.append(Scored(v, csq, scores[0], d["subgenome"], d["repeat"], scores))
+        tables.append(t.replace_schema_metadata(None))
+        rows.append(t.num_rows)
     check_scored(asm, vcf, st)
-    return rows, st
+    return pa.concat_tables(tables), rows, st
 
 
 def record_keys(job: Job, asm: Assembly):
@@ -329,11 +327,11 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
             return {"rank": rank, "world": world}
         job.wait_for_all()
     seconds = time.time() - t0
-    rows, st = merged_rows(job, asm, vcf)
-    if not rows:
+    table, shard_rows, st = merged(job, asm, vcf)
+    if not table.num_rows:
         raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
-    summary = write_outputs(asm, vcf, job, rows, st, out, dirs, methods, window, labels)
-    summary.update(seconds=round(seconds, 1), variants_per_s=round(len(rows) / max(seconds, 1e-9), 1),
+    summary = write_outputs(asm, vcf, job, table, shard_rows, st, out, dirs, methods, window, labels)
+    summary.update(seconds=round(seconds, 1), variants_per_s=round(table.num_rows / max(seconds, 1e-9), 1),
                    shards=len(job.shards), processes=max(nproc, world), precision=precision)
     with atomic_write(out / "summary.json") as fh:
         json.dump(summary, fh, indent=2, default=str)
@@ -356,29 +354,28 @@ def _planned(asm: Assembly, vcf: Path, out: Path, **kw) -> Job:
         raise
 
 
-def write_outputs(asm: Assembly, vcf, job: Job, rows: list[Scored], st: VcfStats, out: Path, dirs: list[Path],
-                  methods: list[str], window: int, labels: dict | None) -> dict:
-    """Rank the merged rows and write the table, the VCF and the plot; returns the summary."""
+def write_outputs(asm: Assembly, vcf, job: Job, table: pa.Table, shard_rows: list[int], st: VcfStats, out: Path,
+                  dirs: list[Path], methods: list[str], window: int, labels: dict | None) -> dict:
+    """Rank the merged table and write the ranked TSV, the scored VCF and the plot; returns the summary."""
     names = model_names(dirs)
-    ranked = prioritize(rows, methods)
+    ranked, order = prioritize(table, methods)
     method, model_dir = methods[0], dirs[0]
-    write_tsv(ranked, out / "ranked.tsv", asm, names)
-    write_vcf(vcf, ranked, out / "scored.vcf.gz", method, str(model_dir), [str(d) for d in dirs],
-              key_of=record_keys(job, asm))
+    write_tsv(ranked, order, out / "ranked.tsv", asm, names)
+    write_vcf(vcf, ranked, RowLocator(ranked, shard_rows), record_keys(job, asm), out / "scored.vcf.gz", method,
+              str(model_dir), [str(d) for d in dirs])
     plot_summary(ranked, out / "summary.png", method)
-    summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window, "scored": len(ranked),
+    csq = np.array(ranked.column("consequence").to_pylist(), dtype=object)
+    scores = [ranked.column(c).to_numpy(zero_copy_only=False) for c in score_columns(ranked)]
+    summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window,
+               "scored": ranked.num_rows,
                "models": [{"name": n, "path": str(d), "method": m} for n, d, m in zip(names, dirs, methods)],
                "vcf_stats": {**{f: getattr(st, f) for f in STAT_FIELDS}, "first_mismatch": st.first_mismatch},
-               "by_consequence": {}}
-    for c in IMPACT:
-        v = [d["score"] for d in ranked if d["consequence"] == c]
-        if v:
-            summary["by_consequence"][c] = {"n": len(v), "mean_score": float(np.mean(v))}
-    summary["separation"] = consequence_auroc(ranked)
+               "by_consequence": {c: {"n": int((csq == c).sum()), "mean_score": float(scores[0][csq == c].mean())}
+                                  for c in IMPACT if (csq == c).any()},
+               "separation": consequence_auroc(csq, scores[0])}
     if len(dirs) > 1:
-        summary["separation_by_model"] = {n: consequence_auroc([{**d, "score": d["scores"][i]} for d in ranked])
-                                          for i, n in enumerate(names)}
-        summary["score_correlation"] = np.corrcoef(np.array([d["scores"] for d in ranked]).T).round(4).tolist()
+        summary["separation_by_model"] = {n: consequence_auroc(csq, s) for n, s in zip(names, scores)}
+        summary["score_correlation"] = np.corrcoef(np.array(scores)).round(4).tolist()
     if labels:
         summary["labels"] = label_auroc(ranked, labels, asm)
     return summary

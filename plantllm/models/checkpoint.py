@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
 from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
                           AutoModelForSequenceClassification, PretrainedConfig)
 from transformers.utils import logging as hf_logging
@@ -251,8 +250,11 @@ def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = 
         model, info = _auto_for(task, objective).from_pretrained(
             str(p), local_files_only=True, trust_remote_code=trust_remote_code, use_safetensors=safe,
             output_loading_info=True, **kw)
-    except (OSError, ValueError, RuntimeError, SafetensorError, AttributeError, TypeError, KeyError) as e:
-        # AttributeError/TypeError/KeyError: a config.json value transformers cannot use (torch_dtype 'float0')
+    except PlantLLMError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged folder fails anywhere in transformers/torch: OSError,
+        # SafetensorError, or a config.json value it cannot use (torch_dtype 'float0' -> AttributeError,
+        # hidden_size 0 -> IndexError inside torch); each is the folder's fault, said in one line
         msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise InputFileError(f"cannot load the model ({msg})", path=p,
                              fix="the weights may be truncated or belong to another config; re-copy the folder") from None
