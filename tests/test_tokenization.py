@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
@@ -112,3 +113,29 @@ def test_fast_encoder_is_identical_to_the_hf_tokenizer(make, real):
     want = tok(seqs, padding=True, return_tensors="pt")
     got = fast(seqs)
     assert (got["input_ids"] == want["input_ids"]).all() and (got["attention_mask"] == want["attention_mask"]).all()
+
+
+@pytest.mark.parametrize("cfg", ["tiny-bert-char.yaml", "tiny-esm-6mer.yaml"])
+def test_batch_encoder_and_token_positions_equal_hugging_face(cfg):
+    """The one-pass matrix encoder (equal-length A/C/G/T windows) gives the HF tokenizer's ids, and the
+    token holding each base, computed, is the one the HF offsets name."""
+    import numpy as np
+    import torch
+
+    from plantllm.models import checkpoint as M
+    from plantllm.models.runner import ModelRunner
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 131)) for _ in range(40)]
+    spec = M.load_spec(Path(__file__).resolve().parents[1] / "configs/models" / cfg)
+    tok = M.build_tokenizer(spec)
+    fast = T.FastDnaEncoder(tok)
+    hf = tok([T.prepare(tok, s) for s in seqs], return_tensors="pt", padding=True)["input_ids"]
+    assert torch.equal(fast(seqs)["input_ids"], hf)
+    runner = ModelRunner.from_model(M.create(spec, tok, task="mlm"), tok)
+    bases = [int(x) for x in rng.integers(0, 131, 40)]
+    ids, pos = runner.encode_at(seqs, bases)
+    runner.fast = None  # the offsets path
+    ids2, pos2 = runner.encode_at(seqs, bases)
+    assert torch.equal(pos, pos2) and torch.equal(ids["input_ids"], ids2["input_ids"])
+    assert fast.token_of(seqs[:2] + ["ACGTN" * 26 + "A"], [0, 1, 2]) is None  # an N: the offsets decide

@@ -41,9 +41,21 @@ class Consequence:
 
 
 def translate(codon: str) -> str:
-    from Bio.Seq import Seq
+    """Amino acid of one codon by the standard genetic code (Biopython's table, looked up once)."""
+    return _code().get(codon) or ("*" if codon in _STOPS else "X")
 
-    return str(Seq(codon).translate())
+
+_CODE: dict[str, str] = {}
+_STOPS: set[str] = set()
+
+
+def _code() -> dict[str, str]:
+    if not _CODE:
+        from Bio.Data.CodonTable import standard_dna_table
+
+        _CODE.update(standard_dna_table.forward_table)
+        _STOPS.update(standard_dna_table.stop_codons)
+    return _CODE
 
 
 class ConsequenceAnnotator:
@@ -62,6 +74,7 @@ class ConsequenceAnnotator:
         # each transcript with its upstream/downstream reach, in the one interval index
         self._flat = [t for ts in self.tx.values() for t in ts]
         self.index = IntervalIndex((t.chrom, t.start - pad, t.end + pad) for t in self._flat)
+        self._intron_cache: dict[str, list[tuple[int, int]]] = {}
 
     @cached_property
     def _cds_index(self) -> dict[str, np.ndarray]:
@@ -99,8 +112,9 @@ class ConsequenceAnnotator:
             if not upstream and d <= self.card.downstream:
                 return mk("downstream_gene_variant")
             return Consequence("intergenic_variant")
+        introns = self._introns(t)
         # splice sites: 2 intronic bases at each exon junction
-        for a, b in t.introns():
+        for a, b in introns:
             donor, acceptor = ((a, a + 2), (b - 2, b)) if t.strand != "-" else ((b - 2, b), (a, a + 2))
             if pos < donor[1] and end > donor[0]:
                 return mk("splice_donor_variant")
@@ -108,7 +122,7 @@ class ConsequenceAnnotator:
                 return mk("splice_acceptor_variant")
         in_exon = any(pos < e and end > s for s, e in t.exons)
         if not in_exon:
-            near = any(min(abs(pos - a), abs(pos - b)) <= 8 for a, b in t.introns())
+            near = any(min(abs(pos - a), abs(pos - b)) <= 8 for a, b in introns)
             return mk("splice_region_variant" if near else "intron_variant")
         if not t.cds:
             return mk("non_coding_exon_variant")
@@ -119,6 +133,12 @@ class ConsequenceAnnotator:
         if len(ref) != len(alt):
             return mk("frameshift_variant" if (len(alt) - len(ref)) % 3 else "inframe_indel")
         return self._coding_snv(t, chrom, pos, ref, alt, mk)
+
+    def _introns(self, t: Transcript) -> list[tuple[int, int]]:
+        got = self._intron_cache.get(t.id)
+        if got is None:
+            got = self._intron_cache[t.id] = t.introns()
+        return got
 
     def _coding_snv(self, t: Transcript, chrom: str, pos: int, ref: str, alt: str, mk) -> Consequence:
         cds = self._cds_index[t.id]

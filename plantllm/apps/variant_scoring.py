@@ -93,23 +93,22 @@ class VariantScorer:
                     refs.append(ref)
                     alts_all.append(alts)
                     centres.append(c)
-            enc = self._enc(refs)
+            enc, pos = self.runner.encode_at(refs, centres)  # pos: the token holding the variant's base
+            rows = torch.arange(len(refs))
             ids = enc["input_ids"].clone()
-            pos = []
-            for i, c in enumerate(centres):
-                offs = enc["offset_mapping"][i]
-                hit = ((offs[:, 0] <= c) & (offs[:, 1] > c)).nonzero().flatten()
-                if not len(hit):
-                    raise PlantLLMError("the variant's base is not covered by a token (window too long for the model?)")
-                pos.append(int(hit[0]))
-                ids[i, pos[-1]] = self.tok.mask_token_id
-            logp = self.runner.masked_log_probs(ids, enc["attention_mask"], pos)
-            for i, (p, alts) in enumerate(zip(pos, alts_all)):
-                ref_id = int(enc["input_ids"][i, p])
-                alt_enc = self._enc(alts)
+            ref_ids = ids[rows, pos]
+            ids[rows, pos] = self.tok.mask_token_id
+            logp = self.runner.masked_log_probs(ids, enc["attention_mask"], pos.tolist())
+            # every ALT window of the batch tokenized in one call; its token at the masked position is the ALT's
+            flat = [a for alts in alts_all for a in alts]
+            site = torch.tensor([i for i, alts in enumerate(alts_all) for _ in alts], dtype=torch.long)
+            alt_ids = self.runner.encode(flat)["input_ids"][torch.arange(len(flat)), pos[site]]
+            llr = (logp[site, alt_ids] - logp[site, ref_ids[site]]).tolist()
+            k = 0
+            for i, alts in enumerate(alts_all):
                 for j in range(len(alts)):
-                    alt_id = int(alt_enc["input_ids"][j, p])
-                    out[i][j] += 0.5 * float(logp[i, alt_id] - logp[i, ref_id])
+                    out[i][j] += 0.5 * llr[k]
+                    k += 1
         return out
 
     def _paired(self, sites, fn, combine) -> list[list[float]]:

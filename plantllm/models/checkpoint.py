@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
                           AutoModelForSequenceClassification, PretrainedConfig)
 from transformers.utils import logging as hf_logging
@@ -252,9 +253,10 @@ def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = 
             output_loading_info=True, **kw)
     except PlantLLMError:
         raise
-    except Exception as e:  # noqa: BLE001 - a damaged folder fails anywhere in transformers/torch: OSError,
-        # SafetensorError, or a config.json value it cannot use (torch_dtype 'float0' -> AttributeError,
-        # hidden_size 0 -> IndexError inside torch); each is the folder's fault, said in one line
+    except (OSError, SafetensorError, Exception) as e:  # noqa: BLE001
+        # a damaged folder fails anywhere in transformers/torch: OSError, SafetensorError, or a config.json
+        # value it cannot use (torch_dtype 'float0' -> AttributeError, hidden_size 0 -> IndexError inside
+        # torch); each is the folder's fault, said in one line
         msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise InputFileError(f"cannot load the model ({msg})", path=p,
                              fix="the weights may be truncated or belong to another config; re-copy the folder") from None

@@ -135,6 +135,19 @@ class ModelRunner:
                             f"(its max_position_embeddings / the tokenizer's model_max_length)",
                             fix=f"use a shorter --window or shorter sequences (at most about {fit:,} bp for this model)")
 
+    def encode_at(self, seqs: list[str], bases: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Token ids of ``seqs`` and the index of the token that holds base ``bases[i]`` of each: computed for
+        plantllm's char/k-mer tokenizers on plain A/C/G/T windows, read from the tokenizer's offsets otherwise."""
+        pos = self.fast.token_of(seqs, bases) if self.fast is not None else None
+        if pos is not None:
+            return self.encode(seqs), torch.from_numpy(pos)
+        enc = self.encode(seqs, offsets=True)
+        offs, c = enc["offset_mapping"], torch.tensor(bases).unsqueeze(1)
+        covers = (offs[:, :, 0] <= c) & (offs[:, :, 1] > c)
+        if not covers.any(1).all():
+            raise PlantLLMError("a base is not covered by any token (a window too long for the model?)")
+        return enc, covers.int().argmax(1)
+
     def _inputs(self, enc: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         keep = ("input_ids", "attention_mask") if self.takes_mask else ("input_ids",)
         return {k: v.to(self.device) for k, v in enc.items() if k in keep}

@@ -223,9 +223,55 @@ class FastDnaEncoder:
         tail = self.single[codes[full:]]
         return [self.cls, *body.tolist(), *tail.tolist()] + ([] if self.clm else [self.sep])
 
+    def _codes(self, seqs: list[str]):
+        """(n, L) base codes of sequences of one length with only A/C/G/T, else None."""
+        import numpy as np
+
+        if not seqs or len({len(s) for s in seqs}) != 1:
+            return None
+        codes = self.lut[np.frombuffer("".join(seqs).encode("ascii", "replace"), dtype=np.uint8)]
+        if (codes == 4).any():
+            return None
+        return codes.reshape(len(seqs), -1)
+
+    def _matrix(self, codes, max_length: int | None):
+        """Token ids of a batch of equal-length A/C/G/T sequences in one numpy pass (no row loop)."""
+        import numpy as np
+        import torch
+
+        n, length = codes.shape
+        k = 1 if self.kind == "char" else self.k
+        full = length // k * k
+        parts = [np.full((n, 1), self.cls, dtype=np.int64)]
+        if full:
+            parts.append(self.kmer_ids[codes[:, :full].reshape(n, -1, k) @ self.powers])
+        parts.append(self.single[codes[:, full:]])
+        if not self.clm:
+            parts.append(np.full((n, 1), self.sep, dtype=np.int64))
+        ids = np.concatenate(parts, axis=1)
+        if max_length is not None and ids.shape[1] > max_length:
+            return None
+        return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.ones(ids.shape, dtype=torch.long)}
+
+    def token_of(self, seqs: list[str], bases: list[int]):
+        """Index of the token holding base ``bases[i]`` of each sequence, when every sequence has one length
+        and only A/C/G/T (the layout is then [CLS] k-mers single-base-tail [SEP]); else None."""
+        import numpy as np
+
+        codes = self._codes(seqs)
+        if codes is None:
+            return None
+        k = 1 if self.kind == "char" else self.k
+        full = codes.shape[1] // k * k
+        c = np.asarray(bases, dtype=np.int64)
+        return 1 + np.where(c < full, c // k, full // k + (c - full))
+
     def __call__(self, seqs: list[str], max_length: int | None = None):
         import torch
 
+        codes = self._codes(seqs)
+        if codes is not None and (enc := self._matrix(codes, max_length)) is not None:
+            return enc
         rows = []
         for s in seqs:
             r = self.ids(s)
