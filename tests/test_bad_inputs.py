@@ -585,3 +585,27 @@ def test_strength_table_unknown_genes_are_warned_and_counted(tmp_path, capsys):
     assert "warning: 1 of 3 genes in the strength table" in err and "left out (first: 'AT9G99999')" in err
     m = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert m["strength_unknown_genes"] == 1 and m["strength_first_unknown"] == "AT9G99999"
+
+
+# ------------------------------------------------------------------ VCF through the inference engine
+def test_engine_vcf_pos_0_is_one_error_line(tmp_path, mlm, capsys):
+    v = _vcf_line(_vcf(tmp_path), 6, lambda f: [f[0], "0", *f[2:]])
+    msg = _run(["variants", "score", v, CARD, "--model", mlm, "--window", "64", "--out", tmp_path / "o"], capsys)
+    assert "v.vcf:6: POS 0 is not a position" in msg
+    assert not (tmp_path / "o").exists()  # nothing left behind, not even the job folder
+
+
+def test_engine_counts_and_warns_variants_past_the_chromosome_end(tmp_path, mlm, capsys):
+    """A record past the FASTA's end is read by the last shard of its chromosome: counted, warned, summarized."""
+    import json
+
+    v = _vcf(tmp_path)
+    lines = v.read_text().splitlines()
+    lines.append(lines[-1].split("\t")[0] + "\t1600000\t.\tA\tC\t.\t.\t.\tGT\t0/1\t1/1")
+    v.write_text("\n".join(lines) + "\n")
+    assert main(["variants", "score", str(v), str(CARD), "--model", str(mlm), "--window", "64",
+                 "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "1 variant(s) left out: past the chromosome end" in err
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["vcf_stats"]["past_end"] == 1 and s["scored"] == 20

@@ -274,3 +274,18 @@ def test_training_config_good_values(tmp_path):
     with pytest.raises(CardError, match="command line: max_steps must be at least -1, got -3"):
         TrainConfig.load(_train(tmp_path, ""), max_steps=-3)
     assert TrainConfig.load(_train(tmp_path, ""), max_steps=7).max_steps == 7
+
+
+def test_yaml_that_is_not_text_is_one_line(tmp_path):
+    from plantllm.core.errors import CardError
+    from plantllm.core.io import read_yaml
+
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"name: x\n\x00bad: 1\n")
+    with pytest.raises(CardError, match=r"nul.yaml:2: character '\\x00' is not allowed"):
+        read_yaml(nul, "card")
+    u16 = tmp_path / "u16.yaml"
+    u16.write_bytes("name: x\n".encode("utf-16"))
+    with pytest.raises(CardError, match="u16.yaml:1: is not UTF-8 text") as e:
+        read_yaml(u16, "card")
+    assert "\n" not in str(e.value)

@@ -150,7 +150,9 @@ class ConsequenceAnnotator:
         if k + 3 > len(cds):
             return mk("missense_variant")  # incomplete last codon
         gpos = cds[k:k + 3]
-        bases = [self.asm.genome.fetch(chrom, int(p), int(p) + 1).upper() for p in gpos]
+        lo = int(gpos.min())  # one read of the codon's span (it may cross an intron)
+        span = self.asm.genome.fetch(chrom, lo, int(gpos.max()) + 1).upper()
+        bases = [span[int(p) - lo] for p in gpos]
         if t.strand == "-":
             bases = [b.translate(_COMP) for b in bases]
         codon = "".join(bases)

@@ -27,7 +27,7 @@ import pysam
 from plantllm.apps.variant_scoring import VariantScorer
 from plantllm.core.errors import PlantLLMError
 from plantllm.core.io import atomic_path, atomic_write
-from plantllm.data.tasks.variants import variant_windows
+from plantllm.data.tasks.variants import site_windows
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
 from plantllm.species.assembly import Assembly
 
@@ -67,8 +67,7 @@ class ShardTracker:
                 continue
             p = shard.start + i
             alts = [b for b in ACGT if b != ref]
-            wins = [variant_windows(g, shard.chrom, p, ref, a, w) for a in alts]
-            sites.append((wins[0][0], [x[1] for x in wins], wins[0][2]))
+            sites.append(site_windows(g, shard.chrom, p, ref, alts, w))
             pos.append(p)
             refs.append(ref)
         for k in range(0, len(sites), self.spec.batch_size):

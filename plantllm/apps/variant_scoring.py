@@ -34,7 +34,7 @@ from plantllm.apps.consequence import ConsequenceAnnotator
 from plantllm.core.errors import InputFileError, PlantLLMError
 from plantllm.core.intervals import IntervalIndex
 from plantllm.core.sequence import reverse_complement
-from plantllm.data.tasks.variants import variant_windows
+from plantllm.data.tasks.variants import site_windows
 from plantllm.models.runner import ModelRunner
 from plantllm.species.assembly import Assembly
 from plantllm.species.vcf import Variant, VcfStats, check_ref, in_fasta, read_vcf, require_in_fasta
@@ -144,10 +144,6 @@ class VariantScorer:
         return list(self.runner.embed(seqs))
 
 
-def _windows(genome, v: Variant, window: int) -> tuple[str, str, int]:
-    return variant_windows(genome, v.chrom, v.pos, v.ref, v.alt, window)
-
-
 def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[VariantScorer]", *, regions=None,
               stats: VcfStats | None = None) -> Iterator[Scored]:
     """Stream through a whole VCF: REF-check, annotate, and score (see ``score_variants``)."""
@@ -184,9 +180,9 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
 
     def flush():
         sites = []
-        for group in pending:
-            ref_seq, _, centre = _windows(asm.genome, group[0], lead.window)
-            sites.append((ref_seq, [_windows(asm.genome, v, lead.window)[1] for v in group], centre))
+        for group in pending:  # the ALTs of one site share REF: one read of the genome per site
+            v0 = group[0]
+            sites.append(site_windows(asm.genome, v0.chrom, v0.pos, v0.ref, [v.alt for v in group], lead.window))
         per_model = [sc.score_sites(sites) for sc in scorers]
         for k, group in enumerate(pending):
             for j, v in enumerate(group):

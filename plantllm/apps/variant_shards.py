@@ -31,10 +31,10 @@ from plantllm.core.intervals import IntervalIndex
 from plantllm.core.io import atomic_path, atomic_write, require_file
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
 from plantllm.species.assembly import Assembly
-from plantllm.species.vcf import VcfStats, read_vcf
+from plantllm.species.vcf import VcfStats, read_vcf, warn_skipped
 
 SHARD_SIZE = 2_000_000
-STAT_FIELDS = [f for f in VcfStats.__dataclass_fields__ if f not in ("first_mismatch", "absent")]
+PAST_END = (1 << 31) - 1  # tabix's largest coordinate
 
 
 @dataclass
@@ -124,10 +124,14 @@ def _checked_lines(vcf: Path, src):
 def _chrom_pos(vcf: Path, lineno: int, line: str) -> tuple[str, int]:
     f = line.split("\t", 2)
     try:
-        return f[0], int(f[1])
+        chrom, pos = f[0], int(f[1])
     except (IndexError, ValueError):
         raise InputFileError("malformed VCF record: CHROM and POS must be the first two tab-separated columns",
                              path=vcf, line=lineno, fix="check the columns of this line") from None
+    if pos < 1:
+        raise InputFileError(f"POS {pos} is not a position: VCF positions are 1-based (the first base is 1)",
+                             path=vcf, line=lineno, fix="write 1-based positions (a 0-based file needs +1 on every POS)")
+    return chrom, pos
 
 
 def _vcf_contigs(path: Path) -> list[str]:
@@ -145,9 +149,13 @@ def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: li
     """The job of one ``variants score`` run: its shards, its indexed input, its plan."""
     vcf = require_file(vcf, "VCF")
     chroms = asm.genome.chromosomes(nuclear_only=False)
+    whole = regions is None
     regions = regions or [(c, 0, asm.genome.length(c)) for c in chroms]
     shards = genome_shards(sorted(regions, key=lambda r: (chroms.index(r[0]) if r[0] in chroms else 1 << 30, r[1])),
                            shard_size)
+    if whole:  # records past a chromosome's end belong to its last shard, where the REF check counts them
+        shards = [Shard(s.index, s.chrom, s.start, PAST_END) if i + 1 == len(shards) or shards[i + 1].chrom != s.chrom
+                  else s for i, s in enumerate(shards)]
     job_dir = Path(out) / ".plantllm-job"
     job_dir.mkdir(parents=True, exist_ok=True)
     if _indexed(vcf):
@@ -207,7 +215,7 @@ class ShardScorer:
         if name is not None:
             first = self.spec.first_lines.get(shard.name)
             variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
-                                first_line=first)
+                                first_line=first, source=self.spec.vcf)
             try:
                 rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
                                            annotator=self.annotator, lookup=self.lookup))
@@ -251,11 +259,10 @@ def _table(rows: list[Scored], st: VcfStats, n_models: int) -> pa.Table:
             scores[m].append(r.scores[m])
     arrays = {k: pa.array(cols[k], type=t) for k, t in PART_SCHEMA}
     arrays.update({f"score{m}": pa.array(scores[m], type=pa.float64()) for m in range(n_models)})
-    stats = {"counts": {f: getattr(st, f) for f in STAT_FIELDS}, "first_mismatch": st.first_mismatch}
     table = pa.table(arrays)
     # record order within the shard (rows from precomputed tracks come before the batched ones)
     table = table.take(pa.array(np.lexsort((cols["alt_index"], cols["record"])))) if rows else table
-    return table.replace_schema_metadata({"plantllm_vcf_stats": json.dumps(stats)})
+    return table.replace_schema_metadata({"plantllm_vcf_stats": json.dumps(asdict(st))})
 
 
 # ---------------------------------------------------------------- the merge
@@ -265,13 +272,11 @@ def merged(job: Job, asm: Assembly, vcf: str | Path) -> tuple[pa.Table, list[int
     st = VcfStats()
     tables, rows = [], []
     for shard, t in job.parts():
-        meta = json.loads(t.schema.metadata[b"plantllm_vcf_stats"])
-        for f, n in meta["counts"].items():
-            setattr(st, f, getattr(st, f) + n)
-        st.first_mismatch = st.first_mismatch or meta["first_mismatch"]
+        st.merge(VcfStats(**json.loads(t.schema.metadata[b"plantllm_vcf_stats"])))
         tables.append(t.replace_schema_metadata(None))
         rows.append(t.num_rows)
     check_scored(asm, vcf, st)
+    warn_skipped(st)  # once for the whole VCF: each shard's reader stays silent
     return pa.concat_tables(tables), rows, st
 
 
@@ -369,7 +374,7 @@ def write_outputs(asm: Assembly, vcf, job: Job, table: pa.Table, shard_rows: lis
     summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window,
                "scored": ranked.num_rows,
                "models": [{"name": n, "path": str(d), "method": m} for n, d, m in zip(names, dirs, methods)],
-               "vcf_stats": {**{f: getattr(st, f) for f in STAT_FIELDS}, "first_mismatch": st.first_mismatch},
+               "vcf_stats": asdict(st),
                "by_consequence": {c: {"n": int((csq == c).sum()), "mean_score": float(scores[0][csq == c].mean())}
                                   for c in IMPACT if (csq == c).any()},
                "separation": consequence_auroc(csq, scores[0])}

@@ -167,11 +167,22 @@ def read_yaml(path: str | Path, what: str, fix: str | None = None):
     if not p.exists():
         raise MissingFileError(f"{what} not found", path=p, fix=fix)
     try:
-        return yaml.load(p.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = p.read_bytes()[:e.start].count(b"\n") + 1
+        raise CardError("is not UTF-8 text (UTF-16 or a binary file?)", path=p, line=line,
+                        fix="save it as plain UTF-8 text") from None
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.reader.ReaderError as e:  # a NUL or other control character: PyYAML's text spans lines
+        line = text[:e.position].count("\n") + 1
+        ch = chr(e.character) if isinstance(e.character, int) else e.character
+        raise CardError(f"character {ch!r} is not allowed in YAML", path=p, line=line,
+                        fix="remove the control character (the file may be binary or damaged)") from None
     except DuplicateKeyError as e:
         raise CardError(f"duplicate key '{e.key}' (first on line {e.first_line})", path=p,
                         line=e.problem_mark.line + 1, fix="keep one: YAML would silently use only the last") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise CardError(f"not valid YAML: {getattr(e, 'problem', None) or e}", path=p,
-                        line=mark.line + 1 if mark else None) from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
+        raise CardError(f"not valid YAML: {problem}", path=p, line=mark.line + 1 if mark else None) from None

@@ -83,13 +83,18 @@ def _not_finite(text: str) -> bool:
 
 def variant_windows(genome, chrom: str, pos: int, ref: str, alt: str, w: int) -> tuple[str, str, int]:
     """(ref_seq, alt_seq, center): windows of length ``w`` with the variant's first base at ``center``."""
+    ref_seq, (alt_seq,), center = site_windows(genome, chrom, pos, ref, [alt], w)
+    return ref_seq, alt_seq, center
+
+
+def site_windows(genome, chrom: str, pos: int, ref: str, alts: list[str], w: int) -> tuple[str, list[str], int]:
+    """The REF window and one window per ALT of a site, from one read of the genome: the left flank,
+    the ALT, then the bases after REF, cut back to ``w`` (so indels keep the window length)."""
     center = w // 2
     s = pos - center
-    ref_seq = genome.fetch_padded(chrom, s, s + w)
-    # ALT: left flank + ALT + right flank after REF, cut back to w
-    tail = genome.fetch_padded(chrom, pos + len(ref), pos + len(ref) + w)
-    alt_seq = (ref_seq[:center] + alt + tail)[:w]
-    return ref_seq, alt_seq, center
+    buf = genome.fetch_padded(chrom, s, pos + len(ref) + w)
+    ref_seq, tail = buf[:w], buf[center + len(ref):]
+    return ref_seq, [(ref_seq[:center] + alt + tail)[:w] for alt in alts], center
 
 
 def _nearest_locus(asm: Assembly, chrom: str, pos: int) -> str:
