@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from plantllm.core import console as con
 from plantllm.core.io import atomic_path, atomic_write
 from plantllm.species.assembly import Assembly
 
@@ -280,6 +281,12 @@ def label_auroc(table: pa.Table, labels: dict[tuple[str, int, str, str], str], a
     by_file = df.assign(chrom=df["chrom"].map(names)).merge(lab, on=["chrom", "pos", "ref", "alt"], how="inner")
     sel = by_card if len(by_card) >= len(by_file) else by_file
     out: dict = {"labelled": len(sel), "unmatched_labels": len(labels) - len(sel)}
+    if out["unmatched_labels"]:
+        found = set(zip(sel["chrom"], sel["pos"], sel["ref"], sel["alt"]))
+        first = next(k for k in labels if k not in found)
+        con.warn(f"{out['unmatched_labels']:,} of {len(labels):,} labelled variants are not among the scored "
+                 f"variants and are left out of the evaluation (first: {first[0]}:{first[1]} {first[2]}>{first[3]})")
+        out["first_unmatched_label"] = f"{first[0]}:{first[1]} {first[2]}>{first[3]}"
     for value in sorted(sel["label"].unique()):
         y = (sel["label"] == value).to_numpy()
         if 0 < y.sum() < len(y):

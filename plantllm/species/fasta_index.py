@@ -8,6 +8,7 @@ case-clashing names, lines of unequal width); ``fai_ok`` verifies a ``.fai`` (an
 from __future__ import annotations
 
 import bisect
+import re
 import gzip
 import os
 import struct
@@ -15,7 +16,10 @@ import zlib
 from pathlib import Path
 
 from plantllm.core.errors import InputFileError
-from plantllm.core.io import check_line_text, is_gzip
+from plantllm.core.io import is_gzip
+
+#: control characters (tab, CR and LF aside): a FASTA holding one is binary or damaged
+_CONTROL = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]")
 
 
 def is_bgzip(path: Path) -> bool:
@@ -84,12 +88,13 @@ def scan_headers(path: Path) -> list[tuple[str, str, int]]:
                     seen[name] = lineno
                     folded[name.casefold()] = (name, lineno)
                     heads.append((name, parts[1] if len(parts) > 1 else "", lineno))
-                elif "\x00" in line:
-                    check_line_text(path, lineno, line)
+                elif (bad := _CONTROL.search(line)) is not None:
+                    raise InputFileError(f"byte 0x{ord(bad.group()):02x} in the sequence: the file is binary or damaged",
+                                         path=path, line=lineno, fix="copy or download the file again")
     except UnicodeDecodeError:
         raise InputFileError("is not UTF-8 text (UTF-16 or a binary file?)", path=path, line=lineno + 1,
                              fix="save it as plain ASCII/UTF-8 FASTA") from None
-    except (EOFError, OSError, gzip.BadGzipFile) as e:
+    except (EOFError, OSError, gzip.BadGzipFile, zlib.error) as e:
         raise InputFileError(f"truncated or corrupt compressed FASTA ({e})", path=path,
                              fix="re-download or re-compress the file with bgzip") from None
     if not heads:

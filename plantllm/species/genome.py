@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -137,7 +138,7 @@ class Genome:
                 with gzip.open(src, "rb") as fin, pysam.BGZFile(str(tmp), "wb") as fout:
                     for block in iter(lambda: fin.read(1 << 22), b""):
                         fout.write(block)
-        except (EOFError, OSError) as e:
+        except (EOFError, OSError, zlib.error) as e:
             raise InputFileError(f"truncated or corrupt gzip FASTA ({e})", path=src,
                                  fix="re-download the file or compress it with bgzip") from None
         return dest
@@ -179,7 +180,11 @@ class Genome:
         end = n if end is None else end
         if start < 0 or end > n or start > end:
             raise IndexError(f"{chrom}:{start}-{end} is outside {chrom} (length {n:,}) in {self.path}")
-        seq = self._fa.fetch(fname, start, end)
+        try:
+            seq = self._fa.fetch(fname, start, end)
+        except (OSError, ValueError) as e:  # htslib cannot read the bytes (pysam raises FileNotFoundError too)
+            raise InputFileError(f"cannot read {fname}:{start + 1}-{end} ({e}): the file is damaged", path=self.path,
+                                 fix="copy or download the file again") from None
         seq = self._apply_policy(seq, chrom, start)
         return sq.reverse_complement(seq) if strand == "-" else seq
 
