@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         logits = []
         with torch.inference_mode():
             for i in range(0, len(inf_seqs), 32):
-                logits.append(sc.model(**sc.encode(inf_seqs[i:i + 32])).logits.float().cpu().numpy())
+                logits.append(sc.runner.logits(sc.encode(inf_seqs[i:i + 32])).numpy())
         t_inf = time.perf_counter() - t
         logits = np.concatenate(logits)
         out = {"ism_sequences": n_ism, "length": 300, "mutants": 3 * 300 * n_ism, "inference_sequences": n_inf,

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             with torch.inference_mode():
                 for enc in batches:
-                    scorer.model(**enc).logits.float().softmax(-1)[:, 1].cpu()
+                    scorer.runner.model(**enc).logits.float().softmax(-1)[:, 1].cpu()
             return time.perf_counter() - t
 
         def pipeline_run():
