@@ -186,7 +186,7 @@ def _training_args(cfg: TrainConfig, out: Path, num_labels: int | None):
         report_to=[], remove_unused_columns=False, dataloader_num_workers=cfg.dataloader_num_workers,
         deepspeed=cfg.deepspeed, load_best_model_at_end=cfg.early_stopping_patience > 0,
         metric_for_best_model=best_metric, greater_is_better=not best_metric.endswith("loss"),
-        disable_tqdm=True,  # plantllm reports progress itself use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True, use_cpu=not torch.cuda.is_available(),  # plantllm reports progress itself
         **_precision(cfg))
 
 
