@@ -83,6 +83,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = ultra_tiny(tmp)
+        # warm-up: the annotation database and the bgzip copy of the genome are built once and cached; a
+        # first timed run would carry that one-off cost and inflate the marginal throughput
+        warm = write_saturation_vcf(asm, [("1", 500_000, 500_100)], tmp / "warm.vcf")
+        run(["variants", "score", str(warm), str(card), "--model", str(model), "--window", "128",
+             "--out", str(tmp / "warm")])
         for n in sizes:
             start = 2_000_000 if not a.small else 100_000
             vcf = write_saturation_vcf(asm, [("1", start, start + n // 3)], tmp / f"sat{n}.vcf")
@@ -108,14 +113,17 @@ def main(argv=None) -> int:
         return 0
     res["machine"] = machine()
     md = ("`plantllm variants score` with an ultra-tiny char BERT (hidden 16, 1 layer), window 128, batch 256, "
-          "saturation VCFs of real TAIR10 chr1 (from 2 Mb), each in a fresh process.\n\n"
+          "saturation VCFs of real TAIR10 chr1 (from 2 Mb), each in a fresh process after one warm-up run that "
+          "builds the cached annotation database and genome index.\n\n"
           "| SNVs | seconds | peak RSS (MB) |\n|---|---|---|\n"
           + "".join(f"| {n:,} | {res['runs'][n]['seconds']} | {res['runs'][n]['peak_rss_mb']} |\n" for n in sizes)
           + f"| {big:,}, 2 processes | {res['two_processes']['seconds']} | {res['two_processes']['peak_rss_mb']} "
             f"(largest process) |\n\n"
           f"Peak RSS ratio {sizes[1]:,} / {sizes[0]:,}: {res['rss_ratio']} (goal <= 1.3). Marginal throughput: "
           f"{res['marginal_variants_per_s']:,} variants/s per process (goal >= 5,000). 2 processes vs 1: "
-          f"{res['speedup_2_processes']}x on 2 cores; outputs identical: {same}.")
+          f"{res['speedup_2_processes']}x on 2 cores; outputs identical: {same}. Two processes on 2 cores pay two "
+          "model and annotation loads and the launcher's start for little parallel work at this size; the merge "
+          "(ranking, VCF, TSV) is single-process.")
     print(write("engine_scale", res, md).read_text())
     return 0
 
