@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         print(json.dumps(out, indent=1))
         return 0
     out["machine"] = machine()
-    md = (f"Promoter scan of {region} (real TAIR10 chr1), stride {a.stride} bp, window -{up}..+{down}, both strands, "
+    md = (f"Promoter scan of {region} (real TAIR10 chr1), stride {a.stride} bp, window -{p.upstream}..+{p.downstream}, both strands, "
           f"batch 64 windows (128 sequences), {out['device']}, model {Path(model).name}; best of 3 alternating runs.\n\n"
           "| | seconds | windows/s |\n|---|---|---|\n"
           f"| plantllm scan (read, filter, reverse-complement, tokenize, forward, bookkeeping) | {pipeline:.1f} | "
