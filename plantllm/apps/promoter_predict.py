@@ -11,7 +11,6 @@ bgzipped with a tabix index.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +21,9 @@ import pysam
 
 from plantllm.apps.promoter_eval import evaluate as evaluate_scan
 from plantllm.apps.promoter_scan import ModelScorer, ScanParams, call_regions, scan, write_bedgraphs, write_calls
-from plantllm.core.io import atomic_path, atomic_write
-from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
+from plantllm.core.io import atomic_path, atomic_write, tabix_index
+from plantllm.apps import WORKER
+from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
 from plantllm.species.assembly import Assembly
 
 SHARD_SIZE = 1_000_000
@@ -127,9 +127,7 @@ def index_bed(path: Path) -> Path:
     gz = Path(str(path) + ".gz")
     with atomic_path(gz) as tmp:
         pysam.tabix_compress(str(path), str(tmp), force=True)
-        pysam.tabix_index(str(tmp), seq_col=0, start_col=1, end_col=2, zerobased=True, line_skip=1,  # track line
-                          force=True, index=str(tmp) + ".tbi")
-        os.replace(str(tmp) + ".tbi", str(gz) + ".tbi")
+        tabix_index(tmp, gz, seq_col=0, start_col=1, end_col=2, zerobased=True, line_skip=1)  # skip: track line
     return gz
 
 
@@ -148,14 +146,8 @@ def predict_promoters(model_dir: str | Path, asm: Assembly, out: str | Path, *,
     spec = ScanJobSpec(**job.plan["plan"]["spec"])
     t0 = time.time()
     rank, world, _ = rank_world()
-    if nproc > 1 or hostfile:
-        launch_ranks("plantllm.apps.worker", ["--job", str(job.dir)], nproc, hostfile)
-    else:
-        scanner = ShardScanner(spec)
-        job.run(scanner, f"scanning with {scanner.scorer.name}")
-        if rank != 0:
-            return {"rank": rank, "world": world}
-        job.wait_for_all()
+    if not job.execute(lambda: ShardScanner(spec), "scanning", worker=WORKER, nproc=nproc, hostfile=hostfile):
+        return {"rank": rank, "world": world}  # under srun rank 0 merges
     seconds = time.time() - t0
     res = merged_scan(job, asm)
     write_bigwigs(asm, res, params, out)

@@ -15,7 +15,6 @@ ALT at the masked base, averaged over the forward window and its reverse complem
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,9 +25,10 @@ import pysam
 
 from plantllm.apps.variant_scoring import VariantScorer
 from plantllm.core.errors import PlantLLMError
-from plantllm.core.io import atomic_path, atomic_write
+from plantllm.core.io import atomic_path, atomic_write, tabix_index
 from plantllm.data.tasks.variants import site_windows
-from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
+from plantllm.apps import WORKER
+from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
 from plantllm.species.assembly import Assembly
 
 ACGT = "ACGT"
@@ -112,9 +112,7 @@ def write_tracks(asm: Assembly, job: Job, out: Path, step: int) -> dict:
                 n += t.num_rows
         for bw in bws.values():
             bw.close()
-        pysam.tabix_index(str(ttab), seq_col=0, start_col=1, end_col=1, meta_char="#", force=True,
-                          index=str(ttab) + ".tbi")
-        os.replace(str(ttab) + ".tbi", str(out / "scores.tsv.gz") + ".tbi")
+        tabix_index(ttab, out / "scores.tsv.gz", seq_col=0, start_col=1, end_col=1, meta_char="#")
     return {"positions": n}
 
 
@@ -141,13 +139,9 @@ def score_tracks(model_dir: str | Path, asm: Assembly, out: str | Path, *, regio
     job.prepare()
     t0 = time.time()
     rank, world, _ = rank_world()
-    if nproc > 1 or hostfile:
-        launch_ranks("plantllm.apps.worker", ["--job", str(job.dir)], nproc, hostfile)
-    else:
-        job.run(ShardTracker(spec), "scoring positions")
-        if rank != 0:
-            return {"rank": rank, "world": world}
-        job.wait_for_all()
+    if not job.execute(lambda: ShardTracker(spec), "scoring positions", worker=WORKER, nproc=nproc,
+                       hostfile=hostfile):
+        return {"rank": rank, "world": world}  # under srun rank 0 merges
     seconds = time.time() - t0
     summary = {"model": str(model_dir), "species": asm.card.name, "window": window, "step": step,
                "regions_bp": sum(e - s for _, s, e in regions), "shards": len(shards), "seconds": round(seconds, 1),

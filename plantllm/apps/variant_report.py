@@ -11,14 +11,13 @@ deleterious = 1; the mean of the models' percentiles when several score together
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from plantllm.core import console as con
-from plantllm.core.io import atomic_path, atomic_write
+from plantllm.core.io import atomic_path, atomic_write, tabix_index
 from plantllm.species.assembly import Assembly
 
 #: consequence class weights used in the priority (1 = most likely to change a trait)
@@ -120,10 +119,11 @@ class RowLocator:
 
 
 def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path: Path, method: str, model: str,
-              models: list[str] | None = None) -> Path:
+              models: list[str] | None = None, contigs: list[str] = ()) -> Path:
     """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), bgzipped with a
     tabix index (``.tbi``), atomically. ``key_of(i, record)`` gives the key ``locate`` finds a record's rows
-    by. With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header)."""
+    by. With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header). ``contigs``:
+    the sequence names of the records (from the VCF's index), declared where the header lacks them."""
     import pysam
 
     pysam.set_verbosity(0)
@@ -133,7 +133,7 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
     values.update({f"score{i}": table.column(c).to_numpy(zero_copy_only=False) for i, c in enumerate(cols)})
     csq, gene = table.column("consequence").to_pylist(), table.column("gene").to_pylist()
     vin = pysam.VariantFile(str(src))
-    header = _header(vin, src, method, model, models)
+    header = _header(vin, contigs, method, model, models)
     with atomic_path(path) as tmp:
         with pysam.VariantFile(str(tmp), "wz", header=header) as vout:
             for i, rec in enumerate(vin, 1):
@@ -147,16 +147,12 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
                 if any(r is not None for r in rows):
                     _annotate(new, rows, csq, gene, values, models)
                 vout.write(new)
-        # indexed under its temporary name, renamed with it: never a stale .tbi
-        pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp) + ".tbi")
-        os.replace(str(tmp) + ".tbi", str(path) + ".tbi")
+        tabix_index(tmp, path, preset="vcf")
     vin.close()
     return path
 
 
-def _header(vin, src, method: str, model: str, models: list[str] | None):
-    import pysam
-
+def _header(vin, contigs: list[str], method: str, model: str, models: list[str] | None):
     header = vin.header.copy()
     for key, num, typ, desc in (
             ("PLLM_CSQ", "A", "String", "plantllm most severe consequence per ALT"),
@@ -169,10 +165,9 @@ def _header(vin, src, method: str, model: str, models: list[str] | None):
               for i, m in enumerate(models or [], 1) if len(models) > 1]):
         header.add_meta("INFO", items=[("ID", key), ("Number", num), ("Type", typ), ("Description", desc)])
     # VCFs without ##contig lines are common (the maize set has none); pysam needs them to write records
-    with pysam.VariantFile(str(src)) as scan_contigs:
-        for c in dict.fromkeys(r.chrom for r in scan_contigs):
-            if c not in header.contigs:
-                header.contigs.add(c)
+    for c in contigs:
+        if c not in header.contigs:
+            header.contigs.add(c)
     return header
 
 

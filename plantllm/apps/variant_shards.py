@@ -10,9 +10,7 @@ table, the scored VCF (bgzipped, tabix-indexed), the plot and the summary.
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,8 +26,10 @@ from plantllm.apps.variant_report import (IMPACT, RowLocator, consequence_auroc,
 from plantllm.apps.variant_scoring import Scored, VariantScorer, check_scored, score_variants
 from plantllm.core.errors import ChromosomeError, InputFileError, PlantLLMError, did_you_mean
 from plantllm.core.intervals import IntervalIndex
-from plantllm.core.io import atomic_path, atomic_write, require_file
-from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, launch_ranks, rank_world
+from plantllm.core.io import atomic_path, atomic_write, open_text, require_file, tabix_index
+from plantllm.core.tables import checked_lines
+from plantllm.apps import WORKER
+from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
 from plantllm.species.assembly import Assembly
 from plantllm.species.vcf import VcfStats, read_vcf, warn_skipped
 
@@ -69,12 +69,6 @@ def _indexed(vcf: Path) -> bool:
                            for s in (".tbi", ".csi"))
 
 
-def _open_text(vcf: Path):
-    with open(vcf, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(vcf, "rt", newline=None) if magic == b"\x1f\x8b" else open(vcf, "rt", newline=None)
-
-
 def index_copy(vcf: Path, dest: Path, asm: Assembly, shards: list[Shard]) -> dict[str, int]:
     """Copy a plain or gzip VCF to a bgzipped, tabix-indexed file, checking that it is sorted; returns the
     line of each shard's first record. Unsorted input is an error naming the line (tabix needs order)."""
@@ -83,8 +77,8 @@ def index_copy(vcf: Path, dest: Path, asm: Assembly, shards: list[Shard]) -> dic
     seen_contigs: set[str] = set()
     last = (None, -1)
     with atomic_path(dest) as tmp:
-        with _open_text(vcf) as src, pysam.BGZFile(str(tmp), "wb") as out:
-            for lineno, line in _checked_lines(vcf, src):
+        with open_text(vcf) as src, pysam.BGZFile(str(tmp), "wb") as out:
+            for lineno, line in enumerate(checked_lines(vcf, src), 1):
                 out.write(line.encode())
                 if line.startswith("#") or not line.strip():
                     continue
@@ -102,23 +96,8 @@ def index_copy(vcf: Path, dest: Path, asm: Assembly, shards: list[Shard]) -> dic
                 if canon is not None:
                     for i in index.containing(canon, pos - 1).tolist():
                         first.setdefault(shards[i].name, lineno)
-        pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp) + ".tbi")
-        os.replace(str(tmp) + ".tbi", str(dest) + ".tbi")
+        tabix_index(tmp, dest, preset="vcf")
     return first
-
-
-def _checked_lines(vcf: Path, src):
-    """Numbered lines; a truncated or corrupt compressed file, or text that is not UTF-8, is one clear error."""
-    lineno = 0
-    try:
-        for lineno, line in enumerate(src, 1):
-            yield lineno, line
-    except (EOFError, OSError) as e:
-        raise InputFileError(f"the compressed VCF is truncated or corrupt ({e})", path=vcf, line=lineno + 1,
-                             fix="copy or download the file again") from None
-    except UnicodeDecodeError:
-        raise InputFileError("is not UTF-8 text (UTF-16 or a binary file?)", path=vcf, line=lineno + 1,
-                             fix="save it as plain UTF-8 text, or give the bgzipped VCF with its index") from None
 
 
 def _chrom_pos(vcf: Path, lineno: int, line: str) -> tuple[str, int]:
@@ -216,13 +195,8 @@ class ShardScorer:
             first = self.spec.first_lines.get(shard.name)
             variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
                                 first_line=first, source=self.spec.vcf)
-            try:
-                rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
-                                           annotator=self.annotator, lookup=self.lookup))
-            except PlantLLMError as e:  # name the user's file, not the indexed copy in the job folder
-                if e.path is None or Path(e.path) != Path(self.spec.indexed) or self.spec.indexed == self.spec.vcf:
-                    raise
-                raise type(e)(e.message, path=self.spec.vcf, line=e.line, fix=e.fix) from None
+            rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
+                                       annotator=self.annotator, lookup=self.lookup))
         return _table(rows, st, len(self.scorers))
 
 
@@ -324,13 +298,9 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
                    tracks=tracks)
     t0 = time.time()
     rank, world, _ = rank_world()
-    if nproc > 1 or hostfile:
-        launch_ranks("plantllm.apps.worker", ["--job", str(job.dir)], nproc, hostfile)
-    else:
-        job.run(ShardScorer(VariantJobSpec(**job.plan["plan"]["spec"])), "scoring variants")
-        if rank != 0:
-            return {"rank": rank, "world": world}
-        job.wait_for_all()
+    if not job.execute(lambda: ShardScorer(VariantJobSpec(**job.plan["plan"]["spec"])), "scoring variants",
+                       worker=WORKER, nproc=nproc, hostfile=hostfile):
+        return {"rank": rank, "world": world}  # under srun rank 0 merges
     seconds = time.time() - t0
     table, shard_rows, st = merged(job, asm, vcf)
     if not table.num_rows:
@@ -366,8 +336,9 @@ def write_outputs(asm: Assembly, vcf, job: Job, table: pa.Table, shard_rows: lis
     ranked, order = prioritize(table, methods)
     method, model_dir = methods[0], dirs[0]
     write_tsv(ranked, order, out / "ranked.tsv", asm, names)
+    contigs = _vcf_contigs(Path(job.plan["plan"]["spec"]["indexed"]))  # from the index: no extra pass over the VCF
     write_vcf(vcf, ranked, RowLocator(ranked, shard_rows), record_keys(job, asm), out / "scored.vcf.gz", method,
-              str(model_dir), [str(d) for d in dirs])
+              str(model_dir), [str(d) for d in dirs], contigs=contigs)
     plot_summary(ranked, out / "summary.png", method)
     csq = np.array(ranked.column("consequence").to_pylist(), dtype=object)
     scores = [ranked.column(c).to_numpy(zero_copy_only=False) for c in score_columns(ranked)]

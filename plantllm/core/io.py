@@ -122,6 +122,15 @@ def atomic_write(dest: str | Path, mode: str = "w") -> Iterator[IO]:
             os.fsync(fh.fileno())
 
 
+def tabix_index(tmp: str | Path, dest: str | Path, **kw) -> None:
+    """Index the bgzipped ``tmp`` with tabix (pysam.tabix_index keywords) as ``dest.tbi``: built under the
+    temporary name and renamed, so an interrupted run never leaves an index that looks complete."""
+    import pysam
+
+    pysam.tabix_index(str(tmp), force=True, index=str(tmp) + ".tbi", **kw)
+    os.replace(str(tmp) + ".tbi", str(dest) + ".tbi")
+
+
 def check_line_text(path: Path, lineno: int, line: str) -> None:
     """Reject binary garbage early (a NUL byte usually means a truncated or wrong file)."""
     if "\x00" in line:

@@ -15,6 +15,7 @@ its end passes silently.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -61,7 +62,7 @@ def read_bed(path: str | Path, what: str = "BED") -> Iterator[BedRecord]:
     """
     p = require_file(path, what)
     with open_text(p) as fh:
-        for lineno, line in enumerate(_lines(p, fh), 1):
+        for lineno, line in enumerate(checked_lines(p, fh), 1):
             if line.startswith(BED_SKIP) or not line.strip():
                 continue
             f = tuple(line.rstrip("\r\n").split("\t"))
@@ -82,7 +83,7 @@ def read_bed(path: str | Path, what: str = "BED") -> Iterator[BedRecord]:
             yield BedRecord(f[0], s, e, f, lineno)
 
 
-def _lines(path: Path, fh) -> Iterator[str]:
+def checked_lines(path: Path, fh) -> Iterator[str]:
     """Lines of a text file; a decoding error or a truncated gzip becomes a one-line error."""
     lineno = 0
     try:
@@ -92,7 +93,7 @@ def _lines(path: Path, fh) -> Iterator[str]:
     except UnicodeDecodeError:
         raise InputFileError("is not UTF-8 text (UTF-16 or a binary file?)", path=path, line=lineno + 1,
                              fix="save it as plain UTF-8 text") from None
-    except (EOFError, OSError) as e:  # gzip.BadGzipFile is an OSError
+    except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise InputFileError(f"the compressed stream is truncated or corrupt ({e})", path=path, line=lineno + 1,
                              fix="copy or download the file again") from None
 
@@ -109,7 +110,7 @@ def read_rows(path: str | Path, what: str, columns: dict[str, Callable[[str], ob
     names = [n.lower() for n in columns]
     first = True
     with open_text(p) as fh:
-        for lineno, line in enumerate(_lines(p, fh), 1):
+        for lineno, line in enumerate(checked_lines(p, fh), 1):
             if line.startswith("#") or not line.strip():
                 continue
             row = line.rstrip("\r\n").split("\t")

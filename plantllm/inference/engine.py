@@ -180,6 +180,21 @@ class Job:
             self.write_part(shard, table, time.time() - t0)
         return len(todo)
 
+    def execute(self, make_work: Callable[[], Callable[[Shard], pa.Table]], label: str, *, worker: str,
+                nproc: int = 1, hostfile: str | Path | None = None) -> bool:
+        """Compute the job's shards: in this process (a lone process, or one task of several under srun), or as
+        ``nproc`` ranks per host started through the launcher running ``python -m worker``. Returns True when
+        this process merges: every shard is then done. ``make_work`` builds the shard function (a model is
+        loaded only where shards are computed)."""
+        if nproc > 1 or hostfile:
+            launch_ranks(worker, ["--job", str(self.dir)], nproc, hostfile)
+            return True
+        self.run(make_work(), label)
+        if rank_world()[0] != 0:
+            return False
+        self.wait_for_all()
+        return True
+
     def wait_for_all(self, timeout: float = 7 * 24 * 3600, poll: float = 2.0) -> None:
         """Rank 0 under srun: wait until every shard of the plan has its marker."""
         t0 = time.time()

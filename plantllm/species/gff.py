@@ -21,7 +21,7 @@ import gffutils
 from plantllm.core.cache import cache_dir, writable_dir
 from plantllm.core.errors import InputFileError
 from plantllm.core.io import atomic_path, fingerprint, open_text
-from plantllm.core.tables import _lines as checked_lines
+from plantllm.core.tables import checked_lines
 
 SCHEMA_VERSION = "2"  # 2: duplicate IDs and children outside their parents are refused
 KEEP_ATTRIBUTES = {

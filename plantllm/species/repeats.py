@@ -20,7 +20,7 @@ from plantllm.core.errors import ChromosomeError, InputFileError, did_you_mean
 from plantllm.species.genome import Genome
 from plantllm.core.io import open_text, require_file
 from plantllm.core.intervals import IntervalIndex
-from plantllm.core.tables import _lines as checked_lines  # UTF-16 / truncated gzip -> one line
+from plantllm.core.tables import checked_lines  # UTF-16 / truncated gzip -> one line
 from plantllm.species.card import SpeciesCard
 from plantllm.species.regions import NameMap, bed_records
 
