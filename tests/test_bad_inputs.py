@@ -246,8 +246,9 @@ def test_vcf_malformed_genotype(tmp_path, mlm, capsys):
 def test_vcf_symbolic_and_breakend_alleles_are_counted_not_scored(tmp_path, mlm, capsys):
     v = _vcf(tmp_path, samples=False)
     lines = v.read_text().splitlines()
-    lines[4] = lines[4].split("\t")[0] + "\t3701\t.\tG\t<DEL>\t.\t.\t."
-    lines[5] = lines[5].split("\t")[0] + "\t3702\t.\tA\tA[NC_003070.9:5000[\t.\t.\t."
+    ref = [x.split("\t")[3] for x in lines[4:6]]  # the genome's bases (a symbolic allele's REF is checked too)
+    lines[4] = lines[4].split("\t")[0] + f"\t3701\t.\t{ref[0]}\t<DEL>\t.\t.\t."
+    lines[5] = lines[5].split("\t")[0] + f"\t3702\t.\t{ref[1]}\t{ref[1]}[NC_003070.9:5000[\t.\t.\t."
     v.write_text("\n".join(lines) + "\n")
     import json
 

@@ -172,3 +172,113 @@ def test_score_tracks_and_their_lookup(setup, tmp_path):
     scored = {tuple(x.split("\t")[2:7]): float(x.split("\t")[14]) for x in (looked / "ranked.tsv").read_text().splitlines()[1:]}
     ref = {tuple(x.split("\t")[2:7]): float(x.split("\t")[14]) for x in want["ranked.tsv"].decode().splitlines()[1:]}
     assert scored.keys() == ref.keys() and max(abs(scored[k] - ref[k]) for k in ref) < 1e-5
+
+
+def test_last_layer_at_the_read_tokens_equals_the_full_forward(setup):
+    """``logits_at`` runs BERT's last layer at the read tokens only: the same logits as the full forward (fp32),
+    with and without padding, on real windows."""
+    import torch
+
+    from plantllm.models import masked_logits
+    from plantllm.models.runner import ModelRunner
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+
+    d = setup[0]
+    runner = ModelRunner(d / "mlm", "mlm", precision="exact")
+    assert masked_logits.supports(runner.model)
+    g = Assembly(load_card(CARD)).genome
+    seqs = [g.fetch("1", 5_000 + 97 * i, 5_064 + 97 * i) for i in range(6)] + [g.fetch("1", 9_000, 9_040)]
+    enc = runner.encode(seqs)  # the last row is shorter: padded
+    rows, cols = torch.tensor([0, 1, 2, 3, 4, 5, 6, 6]), torch.tensor([33, 1, 64, 10, 20, 30, 5, 40])
+    enc["input_ids"][rows, cols] = runner.tok.mask_token_id
+    full = runner.logits(enc)[rows, cols]
+    assert torch.allclose(runner.logits_at(enc, rows, cols), full, atol=1e-5, rtol=0)
+    lp = runner.masked_log_probs(enc["input_ids"][:6], enc["attention_mask"][:6], [33, 1, 64, 10, 20, 30])
+    assert torch.allclose(lp, torch.log_softmax(full[:6], -1), atol=1e-5, rtol=0)
+
+
+def test_fast_encoder_codes_and_char_positions_with_n():
+    """Windows kept as base codes tokenize to the HF ids; a char tokenizer's token of a base is known even when
+    the window holds N (the encoder falls back to HF for those rows)."""
+    import numpy as np
+
+    from plantllm.models.tokenizers import FastDnaEncoder, build
+
+    for kind, kw in (("char", {}), ("kmer", {"k": 3})):
+        tok = build(kind, **kw)
+        enc = FastDnaEncoder(tok)
+        seqs = ["ACGTTGCAAGt", "TTGACCAGTcA"]
+        codes = enc.lut[np.frombuffer("".join(seqs).encode(), dtype=np.uint8)].reshape(2, -1)
+        ids = enc.from_codes(codes)["input_ids"].tolist()
+        assert ids == tok(seqs)["input_ids"]
+        assert enc.from_codes(np.where(codes == 0, 4, codes)) is None  # an N: the caller tokenizes strings
+    enc = FastDnaEncoder(build("char"))
+    withn = ["ACNNTGCA", "ACGTRGCA"]
+    assert enc.token_of(withn, [2, 7]).tolist() == [3, 8]
+    assert enc(withn)["input_ids"].tolist() == build("char")(withn)["input_ids"]
+
+
+def test_scan_from_codes_equals_the_string_path(setup):
+    """The vectorized scan (windows as codes, N windows through strings) scores the same windows, in the same
+    order, with the same scores as the string path."""
+    import numpy as np
+
+    from plantllm.apps.promoter_scan import ModelScorer, ScanParams, scan
+    from plantllm.models import checkpoint as M
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+
+    d = setup[0]
+    spec = M.load_spec(Path(__file__).resolve().parents[1] / "configs/models/tiny-bert-char.yaml")
+    tok = M.build_tokenizer(spec)
+    M.save(M.create(spec, tok, task="classification", num_labels=2), tok, d / "cls")
+    scorer = ModelScorer(d / "cls")
+
+    class Strings:  # the same model through the generic (string) path
+        name = "model"
+        encode, forward = scorer.encode, scorer.forward
+
+    asm = Assembly(load_card(CARD))
+    p = ScanParams(upstream=40, downstream=20, stride=7, batch_size=16, max_n_fraction=0.5)
+    regions = [("1", 3_000, 3_900), ("1", 10_000, 10_333)]
+    a, b = scan(asm, scorer, regions, p), scan(asm, Strings(), regions, p)
+    from plantllm.data.windows import count
+
+    assert len(a["score"]) == len(b["score"]) == 2 * sum(count(s, e, p.window, p.stride) for _, s, e in regions)
+    for k in ("chrom", "tss", "strand"):
+        assert (a[k] == b[k]).all(), k
+    assert np.array_equal(a["score"], b["score"])
+
+
+def test_embeddings_on_the_engine_resume_and_ranks(setup, tmp_path):
+    """``model embed``: windows' embeddings as Parquet; a rerun after some shards finished computes only the
+    others, and srun-style ranks write the same bytes as one process."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from plantllm.cli import main
+
+    d = setup[0]
+    args = ["model", "embed", str(CARD), "--model", str(d / "mlm"), "--region", "Chr1:3001-4200", "--window", "100",
+            "--stride", "50", "--shard-size", "300"]
+    one = tmp_path / "one"
+    assert main([*args, "--out", str(one)]) == 0
+    t = pq.read_table(one / "embeddings.parquet")
+    assert t.num_rows == 23 and t.column("start").to_pylist()[:2] == [3000, 3050]
+    assert np.stack(t.column("embedding").to_numpy(zero_copy_only=False)).shape == (23, 64)
+    done = sorted((one / ".plantllm-job").glob("part-*.done"))
+    for m in done[1:]:  # as if killed after the first shard: only the others are recomputed
+        m.unlink()
+    first = done[0].stat().st_mtime_ns
+    assert main([*args, "--out", str(one)]) == 0
+    assert done[0].stat().st_mtime_ns == first and pq.read_table(one / "embeddings.parquet").equals(t)
+    ranks = tmp_path / "ranks"
+    env = dict(os.environ, PLANTLLM_QUIET="1", SLURM_NTASKS="2")
+    r1 = subprocess.Popen([sys.executable, "-m", "plantllm.cli", *args, "--out", str(ranks)],
+                          env={**env, "SLURM_PROCID": "1"}, stderr=subprocess.PIPE)
+    r0 = subprocess.Popen([sys.executable, "-m", "plantllm.cli", *args, "--out", str(ranks)],
+                          env={**env, "SLURM_PROCID": "0"}, stderr=subprocess.PIPE)
+    assert r1.wait(timeout=600) == 0 and r0.wait(timeout=600) == 0, r0.stderr.read().decode()[-2000:]
+    assert (ranks / "embeddings.parquet").read_bytes() == (one / "embeddings.parquet").read_bytes()
+    assert (ranks / "windows.bed").read_bytes() == (one / "windows.bed").read_bytes()

@@ -52,7 +52,11 @@ def test_coding_consequences_of_real_nac001(asm):
     assert (c.term, c.gene, c.aa_change) == ("start_lost", "AT1G01010", "M1V")
     assert _snv(asm, ann, 5628, "C").term == "stop_lost" and _snv(asm, ann, 5628, "C").aa_change == "*430S"
     assert _snv(asm, ann, 3913, "A").term == "splice_donor_variant"
-    assert _snv(asm, ann, 3950, "A").term == "intron_variant"
+    # SnpEff's ordering: within MODIFIER, downstream of AT1G01020 (2.8 kb away) outranks the intron
+    c = _snv(asm, ann, 3950, "A")
+    assert c.term == "downstream_gene_variant" and c.gene == "AT1G01020"
+    assert [e.term for e in c.entries if e.gene_id == "AT1G01010"] == ["intron_variant"]
+    assert c.entries[-1].rank == "1/5" and c.entries[-1].format().split("|")[9] == "c.154+38T>A"
     assert _snv(asm, ann, 3500, "A").term == "upstream_gene_variant"
     assert _snv(asm, ann, 5700, "A").term == "3_prime_UTR_variant"
     assert _snv(asm, ann, 3700, "A").term == "5_prime_UTR_variant"
@@ -89,7 +93,10 @@ def test_scores_ranked_tsv_and_vcf(asm, mlm, tmp_path):
     assert body[0][7] in ("start_lost", "stop_gained", "missense_variant")  # severe first
     with pysam.VariantFile(str(tmp_path / "out" / "scored.vcf.gz")) as v:
         assert "PLLM_SCORE" in v.header.info and "PLLM_RANK" in v.header.info
+        assert v.header.info["ANN"].description.startswith("Functional annotations: 'Allele | Annotation |")
         recs = list(v)
+    # SnpEff-standard ANN beside the scores: every ALT of every record, one entry per ALT x transcript
+    assert all({e.split("|")[0] for e in r.info["ANN"]} == set(r.alts) for r in recs)
     assert len(recs) == 150 and all(len(r.info["PLLM_SCORE"]) == 3 for r in recs)
     assert (tmp_path / "out" / "summary.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["by_consequence"]
@@ -307,3 +314,27 @@ def test_variant_label_table_domain(tmp_path):
         read_labels(p)
     p.write_text("1\t5\ta\tc\t0.5\n")
     assert read_labels(p) == {("1", 5, "A", "C"): "0.5"}
+
+
+def test_score_keeps_an_existing_vep_annotation(asm, mlm, tmp_path):
+    """--use-existing-annotation: the VCF's own VEP CSQ gives the consequence (not recomputed) and stays in
+    the scored VCF; without the flag plantllm's own annotation replaces it."""
+    ref = asm.genome.fetch("1", 3759, 3760).upper()
+    alt = "G" if ref != "G" else "C"
+    vep = tmp_path / "vep.vcf"
+    vep.write_text("##fileformat=VCFv4.2\n##contig=<ID=NC_003070.9>\n"
+                   '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from Ensembl VEP. '
+                   'Format: Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|BIOTYPE">\n'
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"NC_003070.9\t3760\t.\t{ref}\t{alt}\t.\t.\tCSQ={alt}|missense_variant|MODERATE|LAB1|LABGENE|"
+                   "Transcript|T1|protein_coding\n")
+    s = run_scoring(asm, vep, mlm, tmp_path / "kept", method="llr", window=64, use_existing_annotation=True)
+    assert s["scored"] == 1
+    row = dict(zip(*[x.split("\t") for x in (tmp_path / "kept" / "ranked.tsv").read_text().splitlines()]))
+    assert row["consequence"] == "missense_variant" and row["gene"] == "LABGENE"
+    with pysam.VariantFile(str(tmp_path / "kept" / "scored.vcf.gz")) as v:
+        rec = next(iter(v))
+        assert "CSQ" in rec.info and "ANN" not in rec.info
+    run_scoring(asm, vep, mlm, tmp_path / "own", method="llr", window=64)
+    row = dict(zip(*[x.split("\t") for x in (tmp_path / "own" / "ranked.tsv").read_text().splitlines()]))
+    assert row["consequence"] == "start_lost"

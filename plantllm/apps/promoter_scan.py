@@ -26,6 +26,7 @@ import numpy as np
 import pybedtools
 
 from plantllm.core import console as con
+from plantllm.core import sequence as sq
 from plantllm.core.errors import InputFileError
 from plantllm.core.io import atomic_write, require_file
 from plantllm.core.sequence import reverse_complement
@@ -141,17 +142,100 @@ def _batches(asm: Assembly, regions, p: ScanParams, total: int, label: str):
         yield batch
 
 
+def _code_batches(asm: Assembly, regions, p: ScanParams, lut: np.ndarray, chunk: int = 1_000_000):
+    """Batches of ``p.batch_size`` kept windows as arrays, in the order of ``iter_windows``: (chromosome
+    per window, start per window, (n, W) base codes, the window strings on demand). One genome read, one
+    N count (cumulative sums) and one sliding view per block of windows: no per-window Python."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    W, per = p.window, max(1, chunk // p.stride)
+    parts: list[tuple] = []  # (chrom, starts, codes, block seq, block start) pieces of the next batch
+    have = 0
+
+    def cut():
+        nonlocal parts, have
+        chroms = np.concatenate([np.full(len(st), c, dtype=object) for c, st, *_ in parts])
+        starts = np.concatenate([st for _, st, *_ in parts])
+        codes = np.concatenate([cd for _, _, cd, _, _ in parts])
+        pieces = parts
+
+        def strings() -> list[str]:
+            return [seq[ws - a:ws - a + W] for _, st, _, seq, a in pieces for ws in st.tolist()]
+
+        parts, have = [], 0
+        return chroms, starts, codes, strings
+
+    for chrom, rs, re_ in regions:
+        grid = range(rs, re_ - W + 1, p.stride)
+        for b in range(0, len(grid), per):
+            block = grid[b:b + per]
+            a, z = block[0], block[-1] + W
+            seq = asm.genome.fetch(chrom, a, z)
+            off = np.arange(len(block), dtype=np.int64) * p.stride
+            n_count = np.concatenate([[0], np.cumsum(sq.encode(seq) == 4)])
+            off = off[(n_count[off + W] - n_count[off]) / W <= p.max_n_fraction]  # as tile(): mean of N <= max
+            codes = sliding_window_view(lut[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)], W)
+            i = 0
+            while i < len(off):
+                take = off[i:i + p.batch_size - have]
+                parts.append((chrom, take + a, codes[take], seq, a))
+                have += len(take)
+                i += len(take)
+                if have >= p.batch_size:
+                    yield cut()
+    if have:
+        yield cut()
+
+
+def _scan_codes(asm: Assembly, scorer: "ModelScorer", regions, p: ScanParams, total: int) -> dict[str, np.ndarray]:
+    """``scan`` for a model with plantllm's vectorized encoder: windows stay base codes from the genome read to
+    the token ids (reverse complement ``3 - codes[::-1]``), the next batch prepared in a background thread while
+    the current one runs through the model; windows holding N or IUPAC codes go through the strings."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fast, win = scorer.runner.fast, p.promoter
+    scorer.encode([asm.genome.fetch(*regions[0][:2], regions[0][1] + p.window)])  # too long for the model: the error
+    out: dict[str, list] = {"chrom": [], "tss": [], "strand": [], "score": []}
+
+    def prepare(batch):
+        chroms, starts, codes, strings = batch
+        enc = fast.from_codes(np.concatenate([codes, 3 - codes[:, ::-1]]), scorer.runner.max_length)
+        if enc is None:
+            fwd = strings()
+            enc = scorer.encode(fwd + [reverse_complement(x) for x in fwd])
+        return chroms, starts, enc
+
+    batches = _code_batches(asm, regions, p, fast.lut)
+    with con.Tracker(f"scanning with {scorer.name}", total=total, unit="windows") as bar, \
+            ThreadPoolExecutor(max_workers=1) as pool:
+        nxt = pool.submit(lambda: next((prepare(b) for b in batches), None))
+        while (ready := nxt.result()) is not None:
+            nxt = pool.submit(lambda: next((prepare(b) for b in batches), None))
+            chroms, starts, enc = ready
+            sc, n = scorer.forward(enc), len(starts)
+            out["chrom"].append(np.repeat(chroms, 2))
+            out["tss"].append(np.stack([starts + win.upstream, starts + win.length - 1 - win.upstream], 1).ravel())
+            out["strand"].append(np.tile(np.array(["+", "-"], dtype=object), n))
+            out["score"].append(np.stack([sc[:n], sc[n:]], 1).ravel().astype(np.float32))
+            bar.advance(n)
+    types = {"chrom": object, "tss": np.int64, "strand": object, "score": np.float32}
+    return {k: np.concatenate(v) if v else np.empty(0, dtype=types[k]) for k, v in out.items()}
+
+
 def scan(asm: Assembly, scorer: Scorer, regions: list[tuple[str, int, int]], p: ScanParams
          ) -> dict[str, np.ndarray]:
     """Score both strands of every window; returns arrays chrom, tss, strand, score (one row per strand).
 
     For a model, the next batch is read, reverse-complemented and tokenized in a background thread
     while the current batch runs through the model (tokenizers and torch both release the GIL), so
-    the scan runs at the speed of the forward pass.
+    the scan runs at the speed of the forward pass; with plantllm's own tokenizers the windows never
+    become strings (``_scan_codes``).
     """
     from concurrent.futures import ThreadPoolExecutor
 
     total = sum(count(s, e, p.window, p.stride) for _, s, e in regions)
+    if regions and isinstance(scorer, ModelScorer) and scorer.runner.fast is not None:
+        return _scan_codes(asm, scorer, regions, p, total)
     win = p.promoter
     chroms, tss, strands, scores = [], [], [], []
 

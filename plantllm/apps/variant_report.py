@@ -4,9 +4,7 @@ Everything here works on the merged parts of the inference engine as one Arrow t
 from the job folder) plus a few numpy arrays per variant: no Python object per variant, so a panel
 of tens of millions of variants ranks in the memory of its score columns.
 
-``priority = 0.5 * impact + 0.5 * evidence``: ``impact`` is the consequence class weight
-(``IMPACT``), ``evidence`` the percentile of the model score among the scored variants (most
-deleterious = 1; the mean of the models' percentiles when several score together).
+The priority and the percentiles are computed in ``priority`` (see there for the formula).
 """
 
 from __future__ import annotations
@@ -16,63 +14,24 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from plantllm.apps.consequence import SEVERITY
+from plantllm.apps.priority import PriorityConfig, score_columns
+from plantllm.apps.priority import prioritize as _prioritize
 from plantllm.core import console as con
 from plantllm.core.io import atomic_path, atomic_write, tabix_index
 from plantllm.species.assembly import Assembly
 
-#: consequence class weights used in the priority (1 = most likely to change a trait)
-IMPACT = {
-    "stop_gained": 1.0, "frameshift_variant": 1.0, "splice_acceptor_variant": 0.95, "splice_donor_variant": 0.95,
-    "start_lost": 0.95, "stop_lost": 0.9, "inframe_indel": 0.7, "missense_variant": 0.65,
-    "splice_region_variant": 0.45, "upstream_gene_variant": 0.4, "5_prime_UTR_variant": 0.35,
-    "3_prime_UTR_variant": 0.3, "non_coding_exon_variant": 0.3, "synonymous_variant": 0.15,
-    "stop_retained_variant": 0.15, "intron_variant": 0.15, "downstream_gene_variant": 0.1,
-    "intergenic_variant": 0.05,
-}
-
-
-
-
-def _evidence(scores: np.ndarray, method: str) -> np.ndarray:
-    """Percentile of each score among the scored variants, most deleterious = 1."""
-    # llr / clm: lower = ALT less likely = stronger evidence; delta / embedding: larger change = stronger
-    key = scores if method in ("llr", "clm") else -np.abs(scores)
-    order = np.argsort(np.argsort(key, kind="stable"), kind="stable")
-    return 1.0 - order / max(len(scores) - 1, 1)
-
-
-def score_columns(table: pa.Table) -> list[str]:
-    return [c for c in table.column_names if c.startswith("score") and c[5:].isdigit()]
-
-
-def prioritize(table: pa.Table, method: "str | list[str]" = "llr") -> tuple[pa.Table, np.ndarray]:
-    """The table with impact, evidence, priority, dosage-weighted score and rank columns, and the row order
-    of the ranking (rank 1 first; ties keep the input order). With several models (``score0``, ``score1``...),
-    evidence is the mean of their percentiles, each in its own method's direction."""
-    cols = score_columns(table)
-    methods = [method] * len(cols) if isinstance(method, str) else list(method)
-    if len(methods) == 1:
-        methods = methods * len(cols)
-    evidence = np.mean([_evidence(table.column(c).to_numpy(zero_copy_only=False), m)
-                        for c, m in zip(cols, methods)], axis=0) if table.num_rows else np.empty(0)
-    terms = table.column("consequence").combine_chunks().dictionary_encode()
-    weights = np.array([IMPACT.get(x, 0.05) for x in terms.dictionary.to_pylist()], dtype=np.float64)
-    impact = weights[terms.indices.to_numpy(zero_copy_only=False)] if table.num_rows else np.empty(0)
-    priority = 0.5 * impact + 0.5 * evidence
-    order = np.lexsort((-evidence, -priority))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
-    score = table.column(cols[0]).to_numpy(zero_copy_only=False)
-    dose = table.column("dosage").to_numpy(zero_copy_only=False)
-    out = (table.append_column("impact", pa.array(impact)).append_column("evidence", pa.array(evidence))
-           .append_column("priority", pa.array(priority)).append_column("rank", pa.array(rank))
-           .append_column("dosage_weighted_score", pa.array(score * dose)))
-    return out, order
+def prioritize(table: pa.Table, method: "str | list[str]" = "llr", config: PriorityConfig | None = None,
+               calibrated: bool = False, neutral=None) -> tuple[pa.Table, np.ndarray]:
+    """The ranked table and the row order of the ranking: see ``priority.prioritize``."""
+    return _prioritize(table, method, config, calibrated, neutral)
 
 
 TSV_COLUMNS = ["rank", "priority", "chrom", "pos", "id", "ref", "alt", "consequence", "gene", "transcript",
                "aa_change", "distance_to_tss", "repeat", "subgenome", "score", "dosage", "dosage_weighted_score",
-               "n_carriers", "impact", "evidence"]
+               "n_carriers", "impact", "evidence", "scored_by", "pct_class"]
+#: columns written when the table has them (``--calibrated``)
+TSV_OPTIONAL = ["calibrated_score", "pct_neutral"]
 
 
 def write_tsv(table: pa.Table, order: np.ndarray, path: Path, asm: Assembly, models: list[str] | None = None,
@@ -82,6 +41,8 @@ def write_tsv(table: pa.Table, order: np.ndarray, path: Path, asm: Assembly, mod
     cols = score_columns(table)
     extra = [f"score_{m}" for m in models] if models and len(cols) > 1 else []
     names = TSV_COLUMNS[:TSV_COLUMNS.index("score") + 1] + extra + TSV_COLUMNS[TSV_COLUMNS.index("score") + 1:]
+    names = [c for c in names if c in table.column_names or c == "score" or c in extra] + \
+        [c for c in TSV_OPTIONAL if c in table.column_names]
     file_name = {c: asm.genome.file_name(c) for c in asm.genome.chromosomes(nuclear_only=False)}
     with atomic_write(path) as fh:
         fh.write("\t".join(names) + "\n")
@@ -119,11 +80,15 @@ class RowLocator:
 
 
 def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path: Path, method: str, model: str,
-              models: list[str] | None = None, contigs: list[str] = ()) -> Path:
+              models: list[str] | None = None, contigs: list[str] = (), asm: Assembly | None = None,
+              annotator=None) -> Path:
     """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), bgzipped with a
     tabix index (``.tbi``), atomically. ``key_of(i, record)`` gives the key ``locate`` finds a record's rows
     by. With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header). ``contigs``:
-    the sequence names of the records (from the VCF's index), declared where the header lacks them."""
+    the sequence names of the records (from the VCF's index), declared where the header lacks them.
+    With ``asm`` and an ``annotator`` (apps.consequence.ConsequenceAnnotator), every record, scored or not,
+    also gets SnpEff-standard ``ANN``/``LOF``/``NMD`` (replacing an older ``ANN``); without an annotator an
+    ``ANN`` the input has is kept as it is (``--use-existing-annotation``)."""
     import pysam
 
     pysam.set_verbosity(0)
@@ -131,9 +96,13 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
     values = {k: table.column(c).to_numpy(zero_copy_only=False) for k, c in
               (("score", cols[0]), ("priority", "priority"), ("rank", "rank"))}
     values.update({f"score{i}": table.column(c).to_numpy(zero_copy_only=False) for i, c in enumerate(cols)})
+    values.update({c: table.column(c).to_numpy(zero_copy_only=False) for c in ("pct_class", "calibrated_score",
+                                                                              "pct_neutral") if c in table.column_names})
+    if "scored_by" in table.column_names:
+        values["scored_by"] = table.column("scored_by").to_pylist()
     csq, gene = table.column("consequence").to_pylist(), table.column("gene").to_pylist()
     vin = pysam.VariantFile(str(src))
-    header = _header(vin, contigs, method, model, models)
+    header = _header(vin, contigs, method, model, models, annotator is not None)
     with atomic_path(path) as tmp:
         with pysam.VariantFile(str(tmp), "wz", header=header) as vout:
             for i, rec in enumerate(vin, 1):
@@ -146,14 +115,23 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
                 rows = [found.get(a) for a in (rec.alts or ())]
                 if any(r is not None for r in rows):
                     _annotate(new, rows, csq, gene, values, models)
+                if annotator is not None:
+                    _snpeff_ann(new, rec, asm, annotator)
                 vout.write(new)
         tabix_index(tmp, path, preset="vcf")
     vin.close()
     return path
 
 
-def _header(vin, contigs: list[str], method: str, model: str, models: list[str] | None):
+def _header(vin, contigs: list[str], method: str, model: str, models: list[str] | None, ann: bool = False):
+    from plantllm.apps.effects import ANN_HEADER, LOF_HEADER, NMD_HEADER
+
     header = vin.header.copy()
+    if ann:  # SnpEff's own header text, so SnpSift and bcftools read the field
+        for key, desc in (("ANN", ANN_HEADER), ("LOF", LOF_HEADER), ("NMD", NMD_HEADER)):
+            if key in header.info:
+                header.info.remove_header(key)
+            header.add_meta("INFO", items=[("ID", key), ("Number", "."), ("Type", "String"), ("Description", desc)])
     for key, num, typ, desc in (
             ("PLLM_CSQ", "A", "String", "plantllm most severe consequence per ALT"),
             ("PLLM_GENE", "A", "String", "plantllm gene of that consequence"),
@@ -161,6 +139,14 @@ def _header(vin, contigs: list[str], method: str, model: str, models: list[str] 
                                          "negative = ALT less likely"),
             ("PLLM_PRIORITY", "A", "Float", "plantllm priority 0.5*impact + 0.5*evidence percentile"),
             ("PLLM_RANK", "A", "Integer", "plantllm rank of the ALT (1 = highest priority)"),
+            ("PLLM_METHOD", "A", "String", "plantllm method that scored the ALT (llr, pll, clm, delta, embedding, "
+                                          "track) or unscored:<reason>"),
+            ("PLLM_PCT_CLASS", "A", "Float", "plantllm percentage of this run's scored ALTs of the same consequence "
+                                             "class with a score at or below this one"),
+            ("PLLM_CALIBRATED", "A", "Float", "plantllm calibrated score: score - the model's neutral background "
+                                              "mean for its context and ALT (variants score --calibrated)"),
+            ("PLLM_PCT_NEUTRAL", "A", "Float", "plantllm percentage of the model's neutral background at or below "
+                                               "the calibrated score"),
             *[(f"PLLM_SCORE{i}", "A", "Float", f"plantllm score of model {i}: {m}")
               for i, m in enumerate(models or [], 1) if len(models) > 1]):
         header.add_meta("INFO", items=[("ID", key), ("Number", num), ("Type", typ), ("Description", desc)])
@@ -174,13 +160,49 @@ def _header(vin, contigs: list[str], method: str, model: str, models: list[str] 
 def _annotate(new, rows: list, csq: list, gene: list, values: dict, models: list[str] | None) -> None:
     new.info["PLLM_CSQ"] = tuple(csq[r] if r is not None else "." for r in rows)
     new.info["PLLM_GENE"] = tuple((gene[r] or ".") if r is not None else "." for r in rows)
-    new.info["PLLM_SCORE"] = tuple(float(values["score"][r]) if r is not None else None for r in rows)
+    new.info["PLLM_SCORE"] = tuple(_num(values["score"], r) for r in rows)
+    if "scored_by" in values:
+        new.info["PLLM_METHOD"] = tuple(values["scored_by"][r] if r is not None else "." for r in rows)
+    for key, col in (("PLLM_PCT_CLASS", "pct_class"), ("PLLM_CALIBRATED", "calibrated_score"),
+                     ("PLLM_PCT_NEUTRAL", "pct_neutral")):
+        if col in values and any(_num(values[col], r) is not None for r in rows):
+            new.info[key] = tuple(_num(values[col], r) for r in rows)
     new.info["PLLM_PRIORITY"] = tuple(float(values["priority"][r]) if r is not None else None for r in rows)
     new.info["PLLM_RANK"] = tuple(int(values["rank"][r]) if r is not None else None for r in rows)
     if models and len(models) > 1:
         for i in range(len(models)):
-            new.info[f"PLLM_SCORE{i + 1}"] = tuple(float(values[f"score{i}"][r]) if r is not None else None
-                                                   for r in rows)
+            new.info[f"PLLM_SCORE{i + 1}"] = tuple(_num(values[f"score{i}"], r) for r in rows)
+
+
+def _num(col, r):
+    """A float for the VCF, None (written '.') for a missing row or a NaN (an allele not scored)."""
+    if r is None:
+        return None
+    x = float(col[r])
+    return x if x == x else None
+
+
+def _snpeff_ann(new, rec, asm: Assembly, annotator) -> None:
+    """ANN (every ALT x transcript), LOF and NMD of one record, as ``plantllm variants annotate`` writes them."""
+    canon = asm.card.try_canonical(rec.chrom)
+    if canon is None:
+        return
+    entries = []
+    for alt in rec.alts or ():
+        if "[" in alt or "]" in alt or alt in ("*", "."):
+            continue
+        end = rec.stop if alt.startswith("<") else None
+        entries += annotator.effects(canon, rec.start, rec.ref, alt, end)
+    for key in ("ANN", "LOF", "NMD"):
+        if key in new.info:
+            del new.info[key]
+    if entries:
+        new.info["ANN"] = tuple(e.format() for e in entries)
+        lof, nmd = annotator.lof_nmd(entries)
+        if lof:
+            new.info["LOF"] = tuple(lof)
+        if nmd:
+            new.info["NMD"] = tuple(nmd)
 
 
 def plot_summary(table: pa.Table, path: Path, method: str, max_points: int = 200_000) -> Path:
@@ -195,7 +217,9 @@ def plot_summary(table: pa.Table, path: Path, method: str, max_points: int = 200
     t = table.take(pa.array(take)) if take is not None else table
     df = t.select(["chrom", "pos", "consequence", score_columns(t)[0]]).to_pandas()
     df.columns = ["chrom", "pos", "consequence", "score"]
-    classes = [c for c in IMPACT if (df["consequence"] == c).any()]
+    df = df[np.isfinite(df["score"])]  # alleles not scored have no place on a score axis
+    classes = sorted(df["consequence"].unique().tolist(), key=lambda t: (SEVERITY.index(t) if t in SEVERITY
+                                                                        else len(SEVERITY), t))
     fig, ax = plt.subplots(1, 2, figsize=(13, 4))
     data = [df.loc[df["consequence"] == c, "score"].to_numpy() for c in classes]
     ax[0].boxplot(data, vert=False, tick_labels=[f"{c} ({len(x)})" for c, x in zip(classes, data)])
@@ -227,8 +251,9 @@ def consequence_auroc(consequence, score) -> dict:
     (synonymous, intergenic) variants: the zero-shot check of the PDLLM / GPN papers."""
     from sklearn.metrics import roc_auc_score
 
-    c = np.asarray(consequence, dtype=object)
     s = np.asarray(score, dtype=np.float64)
+    keep = np.isfinite(s)  # alleles not scored (NaN) take no part
+    c, s = np.asarray(consequence, dtype=object)[keep], s[keep]
     pos = ["stop_gained", "missense_variant", "start_lost", "splice_donor_variant", "splice_acceptor_variant"]
     sel = np.isin(c, pos + ["synonymous_variant", "intergenic_variant"])
     y = np.isin(c[sel], pos)
@@ -269,6 +294,7 @@ def label_auroc(table: pa.Table, labels: dict[tuple[str, int, str, str], str], a
 
     df = table.select(["chrom", "pos", "ref", "alt", score_columns(table)[0], "impact", "priority"]).to_pandas()
     df.columns = ["chrom", "pos", "ref", "alt", "score", "impact", "priority"]
+    df = df[np.isfinite(df["score"])]  # alleles not scored are evaluated by nothing here
     df["pos"] += 1
     names = {c: asm.genome.file_name(c) for c in df["chrom"].unique()}
     lab = pd.DataFrame([(*k, v) for k, v in labels.items()], columns=["chrom", "pos", "ref", "alt", "label"])

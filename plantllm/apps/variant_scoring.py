@@ -1,24 +1,32 @@
 """Variant prioritization: score, annotate and rank the variants of a VCF for breeding.
 
-Scores (``method``):
+Every allele of the VCF comes back (see ``variant_alleles`` for symbolic alleles and the reasons an
+allele is not scored). Scores (``method``), each the mean of the forward window and its reverse
+complement; windows are ``window`` bp with the variant's first base at ``window // 2`` and the
+ALT window re-cut to the same length (``site_windows``):
 
-* ``llr`` (MLM, zero-shot, as GPN): the variant's token is masked in a window centred on
-  it; score = log P(ALT) - log P(REF) at the mask, averaged over the forward window and
-  its reverse complement. One masked pass per site serves every ALT allele of the site.
-  With k-mer tokenizers (AgroNT) the masked token is the k-mer holding the variant and
-  REF/ALT are the two k-mers.
-* ``clm`` (causal LM): log-likelihood of the ALT window minus that of the REF window.
+* ``llr`` (masked LM, zero-shot, as GPN), for substitutions (SNVs and MNVs): every token holding a
+  base of REF is masked at once in the REF window; score = sum over those tokens of
+  log P(ALT token) - log P(REF token). One masked pass per site serves every ALT of the site; for an
+  SNV this is GPN's LLR. With k-mer tokenizers (AgroNT) the masked tokens are the k-mers holding the
+  variant and REF/ALT are the tokens of the two windows.
+* ``pll`` (masked LM, for indels and structural variants, used by ``--method llr``): a
+  pseudo-log-likelihood difference. The compared bases are the window positions
+  ``[window//2 - PLL_FLANK, window//2 + max(len REF, len ALT) + PLL_FLANK)`` (the changed bases and
+  ``PLL_FLANK`` bases on each side, the same positions in both equal-length windows); each token
+  holding one of them is masked alone and scored by log P(its own token); score = PLL(ALT window)
+  - PLL(REF window).
+* ``clm`` (causal LM): log-likelihood of the ALT window minus that of the REF window (any allele).
 * ``delta``: a fine-tuned classifier's P(class 1 | ALT) - P(class 1 | REF) (e.g. promoter score).
 * ``embedding``: cosine distance between mean-pooled REF and ALT window embeddings.
 
-Negative ``llr``/``clm`` = ALT less likely under the model = more likely deleterious.
+Negative ``llr``/``pll``/``clm`` = ALT less likely under the model = more likely deleterious. Each row
+says which method scored it (``scored_by``), ``track`` for an SNV looked up in precomputed tracks, or
+``unscored:<reason>``. With ``calibrated`` the model folder's neutral background (``calibration``)
+gives each scored allele a calibrated score (raw - background mean of its context and ALT).
 
-Ranking (documented, reproducible): ``priority = 0.5 * impact + 0.5 * evidence`` where
-``impact`` is the consequence class weight (``IMPACT``) and ``evidence`` the percentile of
-the model score among the scored variants (most deleterious = 1); the dosage-weighted
-score multiplies the model score by the mean ALT dosage of the samples. With several models
-(e.g. a masked LM by ``llr`` and a causal LM by ``clm``) each scores the same windows and
-``evidence`` is the mean of their percentiles; ``score`` is the first model's.
+Ranking: see ``priority``. With several models (e.g. a masked LM by ``llr`` and a causal LM by
+``clm``) each scores the same windows and ``score`` is the first model's.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from plantllm.apps.calibration import Calibration
 from plantllm.apps.consequence import ConsequenceAnnotator
+from plantllm.apps.variant_alleles import fits, resolve
 from plantllm.core.errors import InputFileError, PlantLLMError
 from plantllm.core.intervals import IntervalIndex
 from plantllm.core.sequence import reverse_complement
@@ -40,21 +50,27 @@ from plantllm.species.assembly import Assembly
 from plantllm.species.vcf import Variant, VcfStats, check_ref, in_fasta, read_vcf, require_in_fasta
 
 METHODS = ("llr", "clm", "delta", "embedding")
+#: bases on each side of the change that the ``pll`` score also masks and compares
+PLL_FLANK = 2
+
+
 @dataclass
 class Scored:
     variant: Variant
     consequence: object
-    score: float  # the first model's score
+    score: float  # the first model's score (NaN when not scored)
     subgenome: str
     repeat: bool
     scores: tuple[float, ...] = ()  # one per model, in the order the models were given
+    scored_by: str = ""  # the first model's method for this allele, or unscored:<reason>
+    calibrated: tuple[float, ...] = ()  # one per model when calibrated (NaN: no background)
 
 
 class VariantScorer:
     """Batched scoring of variants with one model (see module doc for methods)."""
 
     def __init__(self, model_dir: str | Path, method: str = "llr", window: int = 128, batch_size: int = 32,
-                 trust_remote_code: bool = False, precision: str = "auto"):
+                 trust_remote_code: bool = False, precision: str = "auto", calibrated: bool = False):
         if method not in METHODS:
             raise PlantLLMError(f"method '{method}' must be one of {METHODS}")
         task = {"llr": "mlm", "clm": "clm", "delta": "classification", "embedding": "embedding"}[method]
@@ -63,57 +79,153 @@ class VariantScorer:
         self.method, self.window, self.batch_size = method, window, batch_size
         if method == "llr" and self.tok.mask_token_id is None:
             raise PlantLLMError(f"{model_dir}: the tokenizer has no mask token: use --method clm or embedding")
+        self.calibration = Calibration.load(model_dir, method, window) if calibrated else None
+        # an RC-equivariant model (RCPS Caduceus) scores the reverse strand in the same forward: its masked
+        # log-probabilities there are the forward strand's, complemented, so the strand average needs one pass
+        self.strands = ("+",) if method == "llr" and self.runner.rc_equivariant else ("+", "-")
+
+    @property
+    def forwards_per_site(self) -> int:
+        """Masked forwards per substitution site (one per strand scored; 1 for an RC-equivariant model)."""
+        return len(self.strands)
+
+    def method_of(self, ref: str, alt: str) -> str:
+        """The method that scores REF>ALT: ``pll`` for a masked LM's indels and structural variants."""
+        return "pll" if self.method == "llr" and len(ref) != len(alt) else self.method
 
     # ------------------------------------------------------------ helpers
     def _enc(self, seqs: list[str]) -> dict:
         return self.runner.encode(seqs, offsets=True)
 
     # ------------------------------------------------------------ methods
-    def score_sites(self, sites: list[tuple[str, list[str], int]]) -> list[list[float]]:
-        """For sites (ref window, alt windows, centre offset) return one score per ALT."""
+    def score_sites(self, sites: list[tuple]) -> list[list[float]]:
+        """For sites (ref window, alt windows, centre offset[, REF length, ALT lengths]) one score per ALT;
+        without lengths every allele is one base."""
+        sites = [tuple(x) if len(x) == 5 else (*x, 1, [1] * len(x[1])) for x in sites]
         if self.method == "llr":
-            return self._llr(sites)
+            return self._masked(sites)
         if self.method == "clm":
             return self._paired(sites, self._clm_ll, lambda a, r: a - r)
         if self.method == "delta":
             return self._paired(sites, self._prob, lambda a, r: a - r)
         return self._paired(sites, self._embed, lambda a, r: float(1 - np.dot(a, r) / (np.linalg.norm(a) * np.linalg.norm(r) + 1e-12)))
 
+    def _masked(self, sites) -> list[list[float]]:
+        """``llr`` for the substitutions of each site (one pass), ``pll`` for its indels."""
+        out = [[float("nan")] * len(alts) for _, alts, _, _, _ in sites]
+        subs = [(i, [j for j, n in enumerate(lens) if n == rl]) for i, (_, _, _, rl, lens) in enumerate(sites)]
+        subs = [(i, js) for i, js in subs if js]
+        if subs:
+            vals = self._llr([(sites[i][0], [sites[i][1][j] for j in js], sites[i][2], sites[i][3]) for i, js in subs])
+            for (i, js), v in zip(subs, vals):
+                for j, x in zip(js, v):
+                    out[i][j] = x
+        indels = [(i, j) for i, (_, _, _, rl, lens) in enumerate(sites) for j, n in enumerate(lens) if n != rl]
+        if indels:
+            for (i, j), x in zip(indels, self._pll(sites, indels)):
+                out[i][j] = x
+        return out
+
     def _llr(self, sites) -> list[list[float]]:
-        """GPN-style masked log-likelihood ratio, both strands, one masked pass per site and strand."""
-        out = [[0.0] * len(alts) for _, alts, _ in sites]
-        for strand in ("+", "-"):
-            refs, alts_all, centres = [], [], []
-            for ref, alts, c in sites:
+        """GPN-style masked log-likelihood ratio over the REF span (``L`` bases from the centre), both strands,
+        one masked pass per site and strand."""
+        out = [[0.0] * len(alts) for _, alts, _, _ in sites]
+        strands = self.strands
+        for strand in strands:
+            refs, alts_all, starts, spans = [], [], [], []
+            for ref, alts, c, n in sites:
                 if strand == "-":
                     refs.append(reverse_complement(ref))
                     alts_all.append([reverse_complement(a) for a in alts])
-                    centres.append(len(ref) - 1 - c)
+                    starts.append(len(ref) - c - n)
                 else:
                     refs.append(ref)
                     alts_all.append(alts)
-                    centres.append(c)
-            enc, pos = self.runner.encode_at(refs, centres)  # pos: the token holding the variant's base
-            rows = torch.arange(len(refs))
+                    starts.append(c)
+                spans.append(n)
+            # the tokens holding each base of the span (one token for an SNV; several for an MNV)
+            cols: list[list[int]] = [[] for _ in refs]
+            for k in range(max(spans)):
+                enc, pos = self.runner.encode_at(refs, [s + min(k, n - 1) for s, n in zip(starts, spans)])
+                for i, t in enumerate(pos.tolist()):
+                    if t not in cols[i]:
+                        cols[i].append(t)
             ids = enc["input_ids"].clone()
-            ref_ids = ids[rows, pos]
-            ids[rows, pos] = self.tok.mask_token_id
-            logp = self.runner.masked_log_probs(ids, enc["attention_mask"], pos.tolist())
-            # every ALT window of the batch tokenized in one call; its token at the masked position is the ALT's
+            for i, ts in enumerate(cols):
+                ids[i, ts] = self.tok.mask_token_id
+            rows = torch.tensor([i for i, ts in enumerate(cols) for _ in ts], dtype=torch.long)
+            toks = torch.tensor([t for ts in cols for t in ts], dtype=torch.long)
+            # (masked tokens, vocab); BERT's last layer runs at the masked tokens only (runner.logits_at)
+            logp = torch.log_softmax(self.runner.logits_at({"input_ids": ids, "attention_mask": enc["attention_mask"]},
+                                                           rows, toks), -1)
+            ref_lp = logp[torch.arange(len(rows)), enc["input_ids"][rows, toks]]
+            # every ALT window of the batch tokenized in one call; its tokens at the masked positions are the ALT's
             flat = [a for alts in alts_all for a in alts]
-            site = torch.tensor([i for i, alts in enumerate(alts_all) for _ in alts], dtype=torch.long)
-            alt_ids = self.runner.encode(flat)["input_ids"][torch.arange(len(flat)), pos[site]]
-            llr = (logp[site, alt_ids] - logp[site, ref_ids[site]]).tolist()
+            alt_ids = self.runner.encode(flat)["input_ids"]
             k = 0
+            first = np.concatenate([[0], np.cumsum([len(ts) for ts in cols])]).tolist()
             for i, alts in enumerate(alts_all):
+                sl = slice(first[i], first[i + 1])
                 for j in range(len(alts)):
-                    out[i][j] += 0.5 * llr[k]
+                    diff = logp[sl][torch.arange(len(cols[i])), alt_ids[k, cols[i]]] - ref_lp[sl]
+                    out[i][j] += float(diff.sum()) / len(strands)
                     k += 1
         return out
 
+    def _pll(self, sites, indels: list[tuple[int, int]]) -> list[float]:
+        """``pll`` of the ALTs ``indels`` ((site, alt) pairs): see the module doc for the positions."""
+        res = np.zeros(len(indels))
+        for strand in self.strands:
+            items: list[tuple[str, list[int]]] = []  # (window, base positions), REF windows once per span
+            key: dict[tuple, int] = {}
+            pairs = []
+            for i, j in indels:
+                ref, alts, c, rl, lens = sites[i]
+                w = len(ref)
+                lo, hi = max(0, c - PLL_FLANK), min(w, c + max(rl, lens[j]) + PLL_FLANK)
+                bases = list(range(lo, hi)) if strand == "+" else [w - 1 - p for p in range(hi - 1, lo - 1, -1)]
+                seqs = (ref, alts[j]) if strand == "+" else (reverse_complement(ref), reverse_complement(alts[j]))
+                idx = []
+                for tag, seq in (("ref", seqs[0]), ("alt", seqs[1])):
+                    k = (i, lo, hi) if tag == "ref" else (i, j, "alt")
+                    if k not in key:
+                        key[k] = len(items)
+                        items.append((seq, bases))
+                    idx.append(key[k])
+                pairs.append(idx)
+            pll = self._pseudo_ll(items)
+            res += np.array([pll[a] - pll[r] for r, a in pairs]) / len(self.strands) if pairs else 0.0
+        return res.tolist()
+
+    def _pseudo_ll(self, items: list[tuple[str, list[int]]]) -> np.ndarray:
+        """Sum over the tokens holding the given bases of each window of log P(token | window with that
+        token masked), the tokens masked one at a time."""
+        seqs = [s for s, _ in items]
+        cols: list[list[int]] = [[] for _ in items]
+        enc = None
+        for k in range(max(len(b) for _, b in items)):
+            enc, pos = self.runner.encode_at(seqs, [b[min(k, len(b) - 1)] for _, b in items])
+            for i, t in enumerate(pos.tolist()):
+                if t not in cols[i]:
+                    cols[i].append(t)
+        rows = [(i, t) for i, ts in enumerate(cols) for t in ts]
+        total = np.zeros(len(items))
+        chunk = max(self.batch_size, 1) * 4
+        for a in range(0, len(rows), chunk):
+            part = rows[a:a + chunk]
+            r = torch.tensor([i for i, _ in part], dtype=torch.long)
+            t = torch.tensor([x for _, x in part], dtype=torch.long)
+            ids = enc["input_ids"][r].clone()
+            true = ids[torch.arange(len(part)), t].clone()
+            ids[torch.arange(len(part)), t] = self.tok.mask_token_id
+            logits = self.runner.logits({"input_ids": ids, "attention_mask": enc["attention_mask"][r]})
+            lp = torch.log_softmax(logits[torch.arange(len(part)), t], -1)[torch.arange(len(part)), true]
+            np.add.at(total, r.numpy(), lp.double().numpy())
+        return total
+
     def _paired(self, sites, fn, combine) -> list[list[float]]:
         flat, index = [], []
-        for i, (ref, alts, _) in enumerate(sites):
+        for i, (ref, alts, *_) in enumerate(sites):
             flat.append(ref)
             index.append((i, -1))
             for j, a in enumerate(alts):
@@ -121,7 +233,7 @@ class VariantScorer:
                 index.append((i, j))
         vals = fn(flat)
         refs = {i: vals[k] for k, (i, j) in enumerate(index) if j == -1}
-        out = [[0.0] * len(alts) for _, alts, _ in sites]
+        out = [[0.0] * len(alts) for _, alts, *_ in sites]
         for k, (i, j) in enumerate(index):
             if j >= 0:
                 out[i][j] = float(combine(vals[k], refs[i]))
@@ -148,7 +260,8 @@ def score_vcf(asm: Assembly, vcf: str | Path, scorer: "VariantScorer | list[Vari
               stats: VcfStats | None = None) -> Iterator[Scored]:
     """Stream through a whole VCF: REF-check, annotate, and score (see ``score_variants``)."""
     st = stats if stats is not None else VcfStats()
-    yield from score_variants(asm, read_vcf(vcf, asm.card, st), scorer, regions=regions, stats=st)
+    yield from score_variants(asm, read_vcf(vcf, asm.card, st, structural=True, strict_ploidy=True), scorer,
+                              regions=regions, stats=st)
     check_scored(asm, vcf, st)
 
 
@@ -166,30 +279,42 @@ def check_scored(asm: Assembly, vcf: str | Path, st: VcfStats) -> None:
 def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantScorer | list[VariantScorer]", *,
                    regions=None, stats: VcfStats | None = None,
                    annotator: ConsequenceAnnotator | None = None, lookup=None) -> Iterator[Scored]:
-    """REF-check, annotate, and score variants in batches of sites (ALTs of a site together).
+    """REF-check, annotate, and score variants in batches of sites (ALTs of a site together); every allele
+    read comes back, the ones no method scores with a NaN score and ``scored_by`` = ``unscored:<reason>``.
     With several scorers (models), each scores the same windows, fetched once."""
     scorers = scorer if isinstance(scorer, list) else [scorer]
     if len({s.window for s in scorers}) > 1:
         raise PlantLLMError("models scored together must use one window size")
     lead = scorers[0]
+    calibrated = any(s.calibration is not None for s in scorers)
+    nan = tuple(float("nan") for _ in scorers)
     st = stats if stats is not None else VcfStats()
     ann = annotator or (ConsequenceAnnotator(asm) if asm.has_annotation else None)
     rep = asm.repeats
-    pending: list[list[Variant]] = []
+    pending: list[list[tuple[Variant, str, str]]] = []
     inside = IntervalIndex(regions) if regions is not None else None
+
+    def row(v: Variant, ref: str, alt: str, vals: tuple, by: str, cal: tuple = (), on_genome: bool = True) -> Scored:
+        csq = ann.annotate(v.chrom, v.pos, ref, alt, v.end if v.end > 0 else None, info=v.info) \
+            if ann and on_genome else None
+        rep_hit = bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]) if on_genome else False
+        return Scored(v, csq, vals[0], asm.card.subgenome_of(v.chrom) or "", rep_hit, vals, by,
+                      cal or (nan if calibrated else ()))
 
     def flush():
         sites = []
         for group in pending:  # the ALTs of one site share REF: one read of the genome per site
-            v0 = group[0]
-            sites.append(site_windows(asm.genome, v0.chrom, v0.pos, v0.ref, [v.alt for v in group], lead.window))
+            v0, ref, _ = group[0]
+            ref_w, alt_ws, c = site_windows(asm.genome, v0.chrom, v0.pos, ref, [a for _, _, a in group], lead.window)
+            sites.append((ref_w, alt_ws, c, len(ref), [len(a) for _, _, a in group]))
         per_model = [sc.score_sites(sites) for sc in scorers]
         for k, group in enumerate(pending):
-            for j, v in enumerate(group):
-                csq = ann.annotate(v.chrom, v.pos, v.ref, v.alt) if ann else None
+            ref_w, c = sites[k][0], sites[k][2]
+            for j, (v, ref, alt) in enumerate(group):
                 vals = tuple(float(m[k][j]) for m in per_model)
-                yield Scored(v, csq, vals[0], asm.card.subgenome_of(v.chrom) or "",
-                             bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]), vals)
+                cal = tuple(sc.calibration.adjust(ref_w[max(c - 2, 0):c + 3], ref, alt, sc.method_of(ref, alt), x)
+                            if sc.calibration is not None else float("nan") for sc, x in zip(scorers, vals))
+                yield row(v, ref, alt, vals, lead.method_of(ref, alt), cal if calibrated else ())
         pending.clear()
 
     last_key = None
@@ -199,23 +324,31 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
             continue
         if not in_fasta(asm.genome, v, st):
             continue
+        mismatches, past = st.ref_mismatch, st.past_end
         if not check_ref(asm.genome, v, st):
+            if st.past_end > past:
+                yield row(v, v.ref, v.alt, nan, "unscored:past_chromosome_end", on_genome=False)
+            else:
+                ref, alt, _ = resolve(asm.genome, v) if st.ref_mismatch > mismatches else (v.ref, v.alt, "")
+                yield row(v, ref, alt, nan, "unscored:ref_mismatch")
             continue
-        if lookup is not None and (hit := lookup.llr(v.chrom, v.pos, v.ref, v.alt)) is not None:
-            csq = ann.annotate(v.chrom, v.pos, v.ref, v.alt) if ann else None  # a precomputed track's score
-            yield Scored(v, csq, hit, asm.card.subgenome_of(v.chrom) or "",
-                         bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]), (hit,))
+        ref, alt, reason = resolve(asm.genome, v)
+        if reason:
+            yield row(v, ref, alt, nan, f"unscored:{reason}")
             continue
-        if any(sc.method == "llr" for sc in scorers) and v.kind != "snv":
-            st.indels_skipped += 1  # a masked single-token LLR is defined for substitutions only
+        if not fits(ref, alt, lead.window):
+            yield row(v, ref, alt, nan, "unscored:longer_than_window")
             continue
-        key = (v.chrom, v.pos, v.ref)
+        if lookup is not None and v.category == "snv" and (hit := lookup.llr(v.chrom, v.pos, v.ref, v.alt)) is not None:
+            yield row(v, ref, alt, (hit,), "track")  # a precomputed track's score
+            continue
+        key = (v.chrom, v.pos, ref)
         if key == last_key and pending:
-            pending[-1].append(v)  # another ALT of the same site: shares the forward pass
+            pending[-1].append((v, ref, alt))  # another ALT of the same site: shares the forward pass
         else:
             if len(pending) >= lead.batch_size:
                 yield from flush()
-            pending.append([v])
+            pending.append([(v, ref, alt)])
             last_key = key
     if pending:
         yield from flush()

@@ -20,8 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pysam
 
-from plantllm.apps.consequence import ConsequenceAnnotator
-from plantllm.apps.variant_report import (IMPACT, RowLocator, consequence_auroc, label_auroc, model_names,
+from plantllm.apps.calibration import Calibration
+from plantllm.apps.annotate_vcf import ExistingAnnotation
+from plantllm.apps.consequence import RANK, ConsequenceAnnotator
+from plantllm.apps.priority import PriorityConfig, load_priority, method_counts, unscored_counts
+from plantllm.apps.score_plot import plot_score_meaning
+from plantllm.core import console as con
+from plantllm.apps.variant_report import (RowLocator, consequence_auroc, label_auroc, model_names,
                                           plot_summary, prioritize, score_columns, write_tsv, write_vcf)
 from plantllm.apps.variant_scoring import Scored, VariantScorer, check_scored, score_variants
 from plantllm.core.errors import ChromosomeError, InputFileError, PlantLLMError, did_you_mean
@@ -55,6 +60,8 @@ class VariantJobSpec:
     tracks: str | None = None  # a folder of precomputed score tracks to look SNVs up in
     contigs: dict[str, str] = field(default_factory=dict)  # canonical chromosome -> the VCF's name
     first_lines: dict[str, int] = field(default_factory=dict)  # shard name -> line of its first record
+    calibrated: bool = False  # also the calibrated scores (the models' neutral backgrounds)
+    use_existing_annotation: bool = False  # consequences from the VCF's own SnpEff ANN / VEP CSQ
 
     def assembly(self) -> Assembly:
         return Assembly(self.card, fasta=self.fasta, gff=self.gff)
@@ -124,7 +131,8 @@ def _vcf_contigs(path: Path) -> list[str]:
 
 def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: list[str], window: int,
          batch_size: int, regions=None, shard_size: int = SHARD_SIZE, trust_remote_code: bool = False,
-         precision: str = "auto", tracks: str | Path | None = None) -> Job:
+         precision: str = "auto", tracks: str | Path | None = None, calibrated: bool = False,
+         use_existing_annotation: bool = False) -> Job:
     """The job of one ``variants score`` run: its shards, its indexed input, its plan."""
     vcf = require_file(vcf, "VCF")
     chroms = asm.genome.chromosomes(nuclear_only=False)
@@ -146,9 +154,11 @@ def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: li
     spec = VariantJobSpec(str(vcf), str(indexed), str(asm.card.source), str(asm.card.fasta) if asm.card.fasta else None,
                           str(asm.card.gff) if asm.card.gff else None, [str(m) for m in models], list(methods),
                           window, batch_size, trust_remote_code, precision, str(tracks) if tracks else None, contigs,
-                          first)
+                          first, calibrated, use_existing_annotation)
     fingerprints = input_fingerprint({"vcf": vcf, "fasta": asm.card.fasta, "gff": asm.card.gff,
-                                      **{f"model{i}": Path(m) / "config.json" for i, m in enumerate(models)}})
+                                      **{f"model{i}": Path(m) / "config.json" for i, m in enumerate(models)},
+                                      **{f"calibration{i}": Calibration.path(m, meth, window)
+                                         for i, (m, meth) in enumerate(zip(models, methods)) if calibrated}})
     return Job(out, "variants", {"spec": asdict(spec), "inputs": fingerprints}, shards)
 
 
@@ -177,8 +187,11 @@ class ShardScorer:
         self.spec = spec
         self.asm = spec.assembly()
         self.scorers = [VariantScorer(m, meth, spec.window, spec.batch_size, trust_remote_code=spec.trust_remote_code,
-                                      precision=spec.precision) for m, meth in zip(spec.models, spec.methods)]
-        self.annotator = ConsequenceAnnotator(self.asm) if self.asm.has_annotation else None  # once, not per shard
+                                      precision=spec.precision, calibrated=spec.calibrated)
+                        for m, meth in zip(spec.models, spec.methods)]
+        existing = ExistingAnnotation.from_vcf(spec.vcf) if spec.use_existing_annotation else None
+        self.annotator = (ConsequenceAnnotator(self.asm, existing=existing)  # once, not per shard
+                          if self.asm.has_annotation or existing else None)
         self.lookup = None
         if spec.tracks:
             if len(self.scorers) != 1 or self.scorers[0].method != "llr":
@@ -194,10 +207,10 @@ class ShardScorer:
         if name is not None:
             first = self.spec.first_lines.get(shard.name)
             variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
-                                first_line=first, source=self.spec.vcf)
+                                first_line=first, source=self.spec.vcf, structural=True, strict_ploidy=True)
             rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
                                        annotator=self.annotator, lookup=self.lookup))
-        return _table(rows, st, len(self.scorers))
+        return _table(rows, st, len(self.scorers), self.spec.calibrated)
 
 
 def _lines_known(variants, first_line: int | None):
@@ -213,12 +226,13 @@ PART_SCHEMA = [("record", pa.int64()), ("line", pa.int64()), ("chrom", pa.string
                ("consequence", pa.string()), ("gene", pa.string()), ("transcript", pa.string()),
                ("aa_change", pa.string()), ("distance_to_tss", pa.int64()), ("repeat", pa.bool_()),
                ("subgenome", pa.string()), ("dosage", pa.float64()), ("n_carriers", pa.int64()),
-               ("ploidy", pa.int64())]
+               ("ploidy", pa.int64()), ("scored_by", pa.string())]
 
 
-def _table(rows: list[Scored], st: VcfStats, n_models: int) -> pa.Table:
+def _table(rows: list[Scored], st: VcfStats, n_models: int, calibrated: bool = False) -> pa.Table:
     cols: dict[str, list] = {k: [] for k, _ in PART_SCHEMA}
     scores: list[list[float]] = [[] for _ in range(n_models)]
+    cal: list[list[float]] = [[] for _ in range(n_models)]
     for r in rows:
         v, c = r.variant, r.consequence
         for k, val in (("record", v.record), ("line", v.line), ("chrom", v.chrom), ("pos", v.pos), ("id", v.id),
@@ -227,12 +241,16 @@ def _table(rows: list[Scored], st: VcfStats, n_models: int) -> pa.Table:
                        ("transcript", getattr(c, "transcript", "")), ("aa_change", getattr(c, "aa_change", "")),
                        ("distance_to_tss", getattr(c, "distance_to_tss", -1)), ("repeat", r.repeat),
                        ("subgenome", r.subgenome), ("dosage", v.dosage), ("n_carriers", v.n_carriers),
-                       ("ploidy", v.ploidy)):
+                       ("ploidy", v.ploidy), ("scored_by", r.scored_by)):
             cols[k].append(val)
         for m in range(n_models):
             scores[m].append(r.scores[m])
+            if calibrated:
+                cal[m].append(r.calibrated[m])
     arrays = {k: pa.array(cols[k], type=t) for k, t in PART_SCHEMA}
     arrays.update({f"score{m}": pa.array(scores[m], type=pa.float64()) for m in range(n_models)})
+    if calibrated:
+        arrays.update({f"calibrated{m}": pa.array(cal[m], type=pa.float64()) for m in range(n_models)})
     table = pa.table(arrays)
     # record order within the shard (rows from precomputed tracks come before the batched ones)
     table = table.take(pa.array(np.lexsort((cols["alt_index"], cols["record"])))) if rows else table
@@ -277,7 +295,8 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
                 method: "str | list[str]" = "llr", window: int = 128, batch_size: int = 32, regions=None,
                 labels: dict | None = None, trust_remote_code: bool = False, shard_size: int = SHARD_SIZE,
                 nproc: int = 1, hostfile: str | Path | None = None, precision: str = "auto",
-                tracks: str | Path | None = None) -> dict:
+                tracks: str | Path | None = None, calibrated: bool = False, priority=None,
+                use_existing_annotation: bool = False) -> dict:
     """Score, annotate, rank; write ranked.tsv, scored.vcf.gz (+ .tbi), summary.png, summary.json in ``out``.
 
     ``model_dir`` may list several models (one ``method`` for all, or one each): they score the same
@@ -286,16 +305,22 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
     every task is a rank and rank 0 merges; a rerun after a kill computes only unfinished shards.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     dirs = [Path(m) for m in (model_dir if isinstance(model_dir, (list, tuple)) else [model_dir])]
     methods = [method] * len(dirs) if isinstance(method, str) else list(method)
     if len(methods) == 1:
         methods = methods * len(dirs)
     if len(methods) != len(dirs):
         raise PlantLLMError(f"{len(dirs)} models but {len(methods)} methods: give one --method, or one per --model")
+    if calibrated:  # a missing background stops the run before any work (and names the command that makes it)
+        for d, m in zip(dirs, methods):
+            Calibration.load(d, m, window)
+    if use_existing_annotation and ExistingAnnotation.from_vcf(vcf) is None:
+        con.warn(f"{vcf}: no ANN or CSQ annotation in the header: computing the annotation")
+        use_existing_annotation = False
+    out.mkdir(parents=True, exist_ok=True)
     job = _planned(asm, Path(vcf), out, models=dirs, methods=methods, window=window, batch_size=batch_size,
                    regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code, precision=precision,
-                   tracks=tracks)
+                   tracks=tracks, calibrated=calibrated, use_existing_annotation=use_existing_annotation)
     t0 = time.time()
     rank, world, _ = rank_world()
     if not job.execute(lambda: ShardScorer(VariantJobSpec(**job.plan["plan"]["spec"])), "scoring variants",
@@ -305,12 +330,18 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
     table, shard_rows, st = merged(job, asm, vcf)
     if not table.num_rows:
         raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
-    summary = write_outputs(asm, vcf, job, table, shard_rows, st, out, dirs, methods, window, labels)
+    summary = write_outputs(asm, vcf, job, table, shard_rows, st, out, dirs, methods, window, labels,
+                            priority=priority, calibrated=calibrated, keep_annotation=use_existing_annotation)
     summary.update(seconds=round(seconds, 1), variants_per_s=round(table.num_rows / max(seconds, 1e-9), 1),
                    shards=len(job.shards), processes=max(nproc, world), precision=precision)
     with atomic_write(out / "summary.json") as fh:
         json.dump(summary, fh, indent=2, default=str)
     return summary
+
+
+def _nanmean(x: np.ndarray) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else None
 
 
 def _planned(asm: Assembly, vcf: Path, out: Path, **kw) -> Job:
@@ -330,28 +361,40 @@ def _planned(asm: Assembly, vcf: Path, out: Path, **kw) -> Job:
 
 
 def write_outputs(asm: Assembly, vcf, job: Job, table: pa.Table, shard_rows: list[int], st: VcfStats, out: Path,
-                  dirs: list[Path], methods: list[str], window: int, labels: dict | None) -> dict:
+                  dirs: list[Path], methods: list[str], window: int, labels: dict | None, *,
+                  priority=None, calibrated: bool = False, keep_annotation: bool = False) -> dict:
     """Rank the merged table and write the ranked TSV, the scored VCF and the plot; returns the summary."""
     names = model_names(dirs)
-    ranked, order = prioritize(table, methods)
+    config = priority if isinstance(priority, PriorityConfig) else load_priority(priority)
+    neutral = Calibration.load(dirs[0], methods[0], window) if calibrated else None
+    ranked, order = prioritize(table, methods, config, calibrated, neutral)
     method, model_dir = methods[0], dirs[0]
     write_tsv(ranked, order, out / "ranked.tsv", asm, names)
     contigs = _vcf_contigs(Path(job.plan["plan"]["spec"]["indexed"]))  # from the index: no extra pass over the VCF
     write_vcf(vcf, ranked, RowLocator(ranked, shard_rows), record_keys(job, asm), out / "scored.vcf.gz", method,
-              str(model_dir), [str(d) for d in dirs], contigs=contigs)
+              str(model_dir), [str(d) for d in dirs], contigs=contigs, asm=asm,
+              annotator=ConsequenceAnnotator(asm) if asm.has_annotation and not keep_annotation else None)
     plot_summary(ranked, out / "summary.png", method)
+    plot_score_meaning(ranked, out / "score_meaning.png", method, neutral)
     csq = np.array(ranked.column("consequence").to_pylist(), dtype=object)
     scores = [ranked.column(c).to_numpy(zero_copy_only=False) for c in score_columns(ranked)]
     summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window,
-               "scored": ranked.num_rows,
+               "scored": int(np.isfinite(scores[0]).sum()), "alleles": ranked.num_rows,
+               "scored_by": method_counts(ranked), "unscored": unscored_counts(ranked),
+               "priority": config.describe(), "calibrated": calibrated,
                "models": [{"name": n, "path": str(d), "method": m} for n, d, m in zip(names, dirs, methods)],
                "vcf_stats": asdict(st),
-               "by_consequence": {c: {"n": int((csq == c).sum()), "mean_score": float(scores[0][csq == c].mean())}
-                                  for c in IMPACT if (csq == c).any()},
+               "by_consequence": {c: {"n": int((csq == c).sum()), "mean_score": _nanmean(scores[0][csq == c])}
+                                  for c in sorted(set(csq.tolist()), key=lambda t: (RANK.get(t, 1 << 20), t))},
                "separation": consequence_auroc(csq, scores[0])}
     if len(dirs) > 1:
         summary["separation_by_model"] = {n: consequence_auroc(csq, s) for n, s in zip(names, scores)}
-        summary["score_correlation"] = np.corrcoef(np.array(scores)).round(4).tolist()
+        both = np.all(np.isfinite(np.array(scores)), axis=0)
+        summary["score_correlation"] = np.corrcoef(np.array(scores)[:, both]).round(4).tolist()
     if labels:
         summary["labels"] = label_auroc(ranked, labels, asm)
+    if summary["unscored"]:
+        con.warn(f"{ranked.num_rows - summary['scored']:,} of {ranked.num_rows:,} alleles not scored ("
+                 + ", ".join(f"{k}: {v:,}" for k, v in summary["unscored"].items())
+                 + "); they are annotated and ranked by consequence (ranked.tsv column scored_by)")
     return summary

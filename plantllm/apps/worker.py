@@ -39,6 +39,10 @@ def _work(kind: str, spec: dict, job: Path):
         from plantllm.apps.score_tracks import ShardTracker, TrackJobSpec
 
         return ShardTracker(TrackJobSpec(**spec)), "scoring positions"
+    if kind == "embed":
+        from plantllm.apps.embeddings import EmbedJobSpec, ShardEmbedder
+
+        return ShardEmbedder(EmbedJobSpec(**spec)), "embedding windows"
     raise PlantLLMError(f"unknown job kind '{kind}' in {job}/plan.json")
 
 

@@ -18,7 +18,7 @@ import traceback
 import typer
 
 from plantllm import __version__
-from plantllm.cli import bench, data, demo, models, motifs, predict, species, variants
+from plantllm.cli import bench, data, demo, design, models, motifs, predict, species, variants
 from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 
@@ -43,7 +43,7 @@ def _root(
 
 for _name, _group in (("species", species.app), ("data", data.app), ("tokenizer", models.tok_app),
                       ("model", models.model_app), ("predict", predict.app), ("variants", variants.app),
-                      ("bench", bench.app)):
+                      ("bench", bench.app), ("design", design.app)):
     app.add_typer(_group, name=_name)
 for _name, _command in (("pretrain", models.pretrain_cmd), ("finetune", models.finetune_cmd),
                         ("motifs", motifs.motifs_cmd), ("mutagenesis", motifs.mutagenesis_cmd),

@@ -1,4 +1,5 @@
-"""``plantllm data``: pretraining corpus, promoter, motif and variant datasets (Hugging Face, with a manifest).
+"""``plantllm data``: pretraining corpus, promoter, motif and variant datasets, and a lab's own tables and
+genome regions (Hugging Face, with a manifest).
 
 Every command takes the split options of ``options.split_options`` and prints the split sizes.
 """
@@ -16,7 +17,8 @@ from plantllm.cli.options import (ChromsOpt, FastaOpt, GffOpt, LabelsOpt, Specie
 from plantllm.core import console as con
 
 app = typer.Typer(no_args_is_help=True, help="Build datasets: pretraining corpus, promoter, motif and variant "
-                                             "tasks (Hugging Face datasets on disk, with a manifest).")
+                                             "tasks, your own tables and genome regions (Hugging Face datasets on "
+                                             "disk, with a manifest).")
 OutOpt = out_option("Output dataset folder.")
 
 
@@ -109,3 +111,69 @@ def data_variants(
     asm = Assembly(species, fasta=fasta, gff=gff)
     params = VariantParams(window, max_indel, str(labels) if labels else None, label_info)
     _print_sizes(build_variants(asm, vcf, out, params, split.splitter(asm), seed=split.seed, force=split.force))
+
+
+def _plain_splitter(split: SplitOptions):
+    """The block splitter of the split options, for builders without a species card (tables)."""
+    from plantllm.core.errors import PlantLLMError
+    from plantllm.data.splits import Splitter
+
+    if split.homeologs:
+        raise PlantLLMError("--homeologs needs a species: use it with 'plantllm data regions' or the genome builders")
+    return Splitter(split.val_fraction, split.test_fraction, split.block_size, tuple(comma_list(split.val_chroms)),
+                    tuple(comma_list(split.test_chroms)), split.seed)
+
+
+@app.command("table")
+@split_options
+def data_table(
+    files: list[Path] = typer.Argument(..., help="CSV, TSV, Parquet, JSON lines or FASTA (several: train/dev/test "
+                                                 "files keep their split)."),
+    out: Path = OutOpt,
+    task: str = typer.Option("auto", "--task", help="auto, binary, multiclass, multilabel or regression."),
+    sequence_column: Optional[str] = typer.Option(None, "--sequence-column", help="Default: sequence, seq, ..."),
+    label_column: list[str] = typer.Option([], "--label-column", help="Label column (repeatable: multi-label or "
+                                                                      "multi-output). Default: label, labels, ..."),
+    variable_length: bool = typer.Option(False, "--variable-length", help="Sequences differ in length on purpose."),
+    ambiguous_to_n: bool = typer.Option(False, "--ambiguous-to-n", help="Read IUPAC codes (R, Y, ...) as N."),
+    no_coordinates: bool = typer.Option(False, "--no-coordinates", help="Ignore chrom/start/end for the split."),
+    split: SplitOptions = None,
+) -> None:
+    """A task from your own labelled sequences (sequence + label columns; FASTA: '>id label=1')."""
+    from plantllm.data.tasks.table import TableParams, build_table
+
+    params = TableParams(task, sequence_column, tuple(label_column), variable_length, ambiguous_to_n,
+                         not no_coordinates)
+    m = build_table(files, out, params, _plain_splitter(split), seed=split.seed, force=split.force)
+    con.info(f"task: {m['task']['type']} (train with task: {m['task']['train_task']}, label_column: "
+             f"{m['task']['label_column']}); split: {m['split']['method']}")
+    _print_sizes(m)
+
+
+@app.command("regions")
+@split_options
+def data_regions(
+    species: str = SpeciesArg, out: Path = OutOpt, fasta: Optional[Path] = FastaOpt,
+    bed: list[str] = typer.Option([], "--bed", help="NAME=peaks.bed or narrowPeak (repeatable: multi-label)."),
+    bigwig: list[str] = typer.Option([], "--bigwig", help="NAME=signal.bw: mean signal per window as a regression "
+                                                          "target (repeatable: multi-output)."),
+    length: int = typer.Option(500, "--length", help="Window length (bp), centred on peak summits."),
+    stride: int = typer.Option(500, "--stride", help="Step between tiles when only --bigwig is given (bp)."),
+    log1p: bool = typer.Option(False, "--log1p", help="Regress log(1 + signal) (coverage tracks)."),
+    split: SplitOptions = None,
+) -> None:
+    """A task from genome intervals: peaks vs GC-matched background; bigWig signal as regression."""
+    from plantllm.species.assembly import Assembly
+    from plantllm.data.tasks.regions import RegionParams, build_regions
+
+    def named(items: list[str], option: str) -> dict[str, str]:
+        # NAME=path, or a bare path named after its file
+        return key_values([i if "=" in i else f"{Path(i).name.split('.')[0]}={i}" for i in items], option,
+                          "NAME=path")
+
+    asm = Assembly(species, fasta=fasta)
+    params = RegionParams(named(bed, "--bed"), named(bigwig, "--bigwig"), length, stride, log1p)
+    m = build_regions(asm, out, params, split.splitter(asm), seed=split.seed, force=split.force)
+    con.info(f"task: {m['task']['type']} (train with task: {m['task']['train_task']}, label_column: "
+             f"{m['task']['label_column']})")
+    _print_sizes(m)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from plantllm.cli.options import CorpusOpt, RemoteCodeOpt, SeedOpt, TrainRun, out_option, train_options
+from plantllm.cli.options import (BedOpt, ChromsOpt, CorpusOpt, FastaOpt, HostfileOpt, NprocOpt, PrecisionOpt,
+                                  RegionsOpt, RemoteCodeOpt, SeedOpt, TrainRun, out_option, train_options)
 from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 
@@ -113,12 +114,40 @@ def model_inspect(
 
     model, tok = M.load(path, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     n = sum(p.numel() for p in model.parameters())
-    fam = M.FAMILIES.get(model.config.model_type, {})
+    fam = M.family(model.config.model_type)
     con.out.print(f"{path}: {model.config.model_type} ({'native' if fam.get('native') else 'own code'}), "
                   f"{n / 1e6:.2f} M parameters, hidden {model.config.hidden_size}, tokenizer {len(tok):,} tokens "
                   f"({getattr(tok, 'plantllm', {}).get('kind', type(tok).__name__)})")
     if fam:
         con.out.print(f"family: {fam['published']}")
+
+
+@model_app.command("embed")
+def model_embed(
+    species: str = typer.Argument(..., help="Species card name or YAML."),
+    model: Path = typer.Option(..., "--model", help="Model folder."),
+    out: Path = out_option("Output folder: embeddings.parquet, windows.bed, summary.json."),
+    region: list[str] = RegionsOpt, bed: Optional[Path] = BedOpt, chromosomes: str = ChromsOpt,
+    window: int = typer.Option(512, "--window", help="Window length (bp)."),
+    stride: int = typer.Option(512, "--stride", help="Distance between window starts (bp)."),
+    pooling: str = typer.Option("mean", "--pooling", help="mean (over the bases) or cls (first token)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Windows per forward batch."),
+    fasta: Optional[Path] = FastaOpt, trust_remote_code: bool = RemoteCodeOpt,
+    nproc: int = NprocOpt, hostfile: Optional[Path] = HostfileOpt, precision: str = PrecisionOpt,
+    shard_size: int = typer.Option(1_000_000, "--shard-size", help="Bases per shard (resumed, spread over processes)."),
+) -> None:
+    """Embeddings of genome windows on the inference engine (sharded, resumable, --nproc): a Parquet table."""
+    from plantllm.apps.embeddings import embed_regions
+    from plantllm.cli.options import regions_of
+    from plantllm.species.assembly import Assembly
+
+    asm = Assembly(species, fasta=fasta)
+    s = embed_regions(model, asm, out, regions=regions_of(asm, region, bed, chromosomes), window=window, stride=stride,
+                      pooling=pooling, batch_size=batch_size, shard_size=shard_size, nproc=nproc, hostfile=hostfile,
+                      precision=precision, trust_remote_code=trust_remote_code)
+    if "windows" in s:
+        con.info(f"embedded {s['windows']:,} windows ({s['dimension']} values each) at {s['windows_per_s']:,.0f} "
+                 f"windows/s; {out}/embeddings.parquet")
 
 
 # ------------------------------------------------------------------ training

@@ -36,23 +36,38 @@ def variants_score(
                                                                 "there take its LLR instead of a model pass."),
     shard_size: int = typer.Option(2_000_000, "--shard-size", help="Bases of genome per shard: the unit of work "
                                                                      "that is resumed and spread over processes."),
+    calibrated: bool = typer.Option(False, "--calibrated", help="Also the calibrated score (raw - the model's "
+                                    "neutral background mean for the context and ALT; see 'variants calibrate'); "
+                                    "evidence and percentiles use it."),
+    use_existing_annotation: bool = typer.Option(False, "--use-existing-annotation", help="Take consequences "
+                                                 "from the VCF's own SnpEff ANN or VEP CSQ and keep that "
+                                                 "annotation in scored.vcf.gz (nothing is re-annotated)."),
+    priority_config: Optional[Path] = typer.Option(None, "--priority-config", help="YAML with the priority weights "
+                                                   "(impact_weight, evidence_weight, unscored_evidence, impact); "
+                                                   "default configs/priority.yaml."),
 ) -> None:
-    """Rank the variants of a VCF: consequence (SnpEff-like), model score, dosage, documented priority.
+    """Rank every variant of a VCF: consequence (SnpEff-like), model score, dosage, documented priority.
+    SNVs, MNVs, indels and structural variants (also symbolic <DEL>, <DUP>, <INV>, <INS>) are scored in one
+    pass; an allele no method can score is still annotated and ranked (column scored_by says why).
     A rerun after an interruption computes only the shards not finished (see OUT/.plantllm-job)."""
     from plantllm.species.assembly import Assembly
     from plantllm.apps.variant_shards import run_scoring
     from plantllm.data.tasks.variants import read_labels
+    from plantllm.apps.priority import load_priority
 
+    priority = load_priority(priority_config)  # checked before any work
     asm = Assembly(species, fasta=fasta, gff=gff)
     regions = regions_of(asm, region, bed) + _gene_regions(asm, comma_list(genes))
     s = run_scoring(asm, vcf, list(model), out, method=list(method), window=window, batch_size=batch_size,
                     regions=regions or None, labels=read_labels(labels) if labels else None,
                     trust_remote_code=trust_remote_code, nproc=nproc, hostfile=hostfile, shard_size=shard_size,
-                    precision=precision, tracks=tracks)
+                    precision=precision, tracks=tracks, calibrated=calibrated, priority=priority,
+                    use_existing_annotation=use_existing_annotation)
     if "scored" not in s:  # a rank other than 0 under srun: rank 0 merges
         return
-    con.info(f"scored {s['scored']:,} variants at {s['variants_per_s']:,.0f} variants/s; ranked list {out}/ranked.tsv, "
-             f"annotated VCF {out}/scored.vcf.gz, plot {out}/summary.png")
+    con.info(f"scored {s['scored']:,} of {s['alleles']:,} alleles at {s['variants_per_s']:,.0f} variants/s ("
+             + ", ".join(f"{k} {v:,}" for k, v in s["scored_by"].items()) + f"); ranked list {out}/ranked.tsv, "
+             f"annotated VCF {out}/scored.vcf.gz, plots {out}/summary.png, {out}/score_meaning.png")
     _print_separation(s)
 
 
@@ -80,6 +95,29 @@ def _print_separation(s: dict) -> None:
     if s["separation"]:
         con.out.print("zero-shot separation (AUROC): " + ", ".join(f"{k} {v:.3f}" for k, v in s["separation"].items()
                                                                     if k != "n"))
+
+
+@app.command("annotate")
+def variants_annotate(
+    vcf: Path = typer.Argument(..., help="VCF/BCF, plain or bgzipped."),
+    species: str = SpeciesArg,
+    out: Path = out_option("Annotated VCF (bgzipped + .tbi) with SnpEff-standard ANN, LOF, NMD."),
+    tsv: Optional[Path] = typer.Option(None, "--tsv", help="One row per ANN entry (default OUT.ann.tsv.gz)."),
+    use_existing: bool = typer.Option(False, "--use-existing-annotation",
+                                      help="Keep a SnpEff ANN or VEP CSQ annotation the VCF already has."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+) -> None:
+    """Annotate every variant SnpEff-style (one ANN entry per allele x transcript, IMPACT, HGVS, LOF/NMD), no model."""
+    from plantllm.apps.annotate_vcf import annotate_vcf
+    from plantllm.species.assembly import Assembly
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    if not use_existing and not asm.has_annotation:
+        raise PlantLLMError(f"species {asm.card.name} has no annotation: give --gff")
+    s = annotate_vcf(asm, vcf, out, tsv, use_existing=use_existing)
+    con.info(f"annotated {s['records']:,} records ({s['entries']:,} ANN entries, source {s['source']}); "
+             f"{s['vcf']} (+ .tbi), {s['tsv']}" + (f"; {s['unknown_chromosome']:,} records on sequences the FASTA "
+                                                   "lacks came back unannotated" if s["unknown_chromosome"] else ""))
 
 
 @app.command("saturate")
@@ -130,3 +168,30 @@ def variants_tracks(
                      batch_size=batch_size, shard_size=shard_size, nproc=nproc, hostfile=hostfile, precision=precision)
     if "positions" in s:
         con.info(f"scored {s['positions']:,} positions at {s['positions_per_s']:,.0f} positions/s; tracks in {out}")
+
+
+@app.command("calibrate")
+def variants_calibrate(
+    species: str = SpeciesArg,
+    model: Path = typer.Option(..., "--model", help="Model folder; the background is saved in it."),
+    method: str = typer.Option("llr", "--method", help="llr (masked LM) or clm (causal LM), as for variants score."),
+    window: int = typer.Option(128, "--window", help="Window (bp), as for variants score."),
+    sites: int = typer.Option(20_000, "--sites", help="Neutral sites to score (every SNV at each)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sites per forward batch."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the site draw."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the JSON (default: in the model "
+                                                                "folder, calibration-METHOD-wWINDOW.json)."),
+    fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
+    trust_remote_code: bool = RemoteCodeOpt, precision: str = PrecisionOpt,
+) -> None:
+    """A model's neutral background: mean and sd of its score per pentanucleotide context x ALT (and per
+    indel size) at intergenic/intronic, non-repeat sites outside its held-out blocks; used by
+    'variants score --calibrated'."""
+    from plantllm.apps.background import compute
+    from plantllm.species.assembly import Assembly
+
+    asm = Assembly(species, fasta=fasta, gff=gff)
+    s = compute(model, asm, method=method, window=window, sites=sites, batch_size=batch_size, seed=seed, out=out,
+                precision=precision, trust_remote_code=trust_remote_code)
+    con.info(f"neutral background of {s['alleles']:,} alleles at {s['sites']:,} sites ({s['held_out']}) "
+             f"written to {s['path']}")

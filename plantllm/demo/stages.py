@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -47,7 +47,7 @@ class Demo:
             raise PlantLLMError("the demo genome is not installed", fix="run: bash scripts/setup.sh demo")
         plan_name, plan = demo_plan(quick)
         inputs = {"fasta": fingerprint(asm.card.fasta), "gff": fingerprint(asm.card.gff), "version": __version__,
-                  "quick": quick, "plan": plan_name}
+                  "quick": quick, "plan": plan_name, "plan_settings": plan}  # a changed plan reruns the stages
         return cls(out, asm, quick, plan_name, plan, inputs)
 
     def path(self, *parts: str) -> Path:
@@ -126,9 +126,12 @@ def landscape_stage(d: Demo, folder: Path) -> dict:
 def corpus(d: Demo, folder: Path) -> dict:
     from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
 
-    m = build_pretrain(d.asm, folder / "dataset", WindowParams(length=512, stride=d.plan["stride"]), d.splitter,
-                       force=True)
-    return {"split_sizes": m["split_sizes"], "dataset": str(folder / "dataset")}
+    # The recipe's corpus: windows of gene regions (genes +/- flank) of the training blocks; the held-out
+    # validation and test blocks stay whole and unseen.
+    c = d.plan["corpus"]
+    params = WindowParams(length=c["length"], stride=c["stride"], regions=c["regions"], flank=c["flank"])
+    m = build_pretrain(d.asm, folder / "dataset", params, d.splitter, force=True)
+    return {"split_sizes": m["split_sizes"], "dataset": str(folder / "dataset"), "windows": asdict(params)}
 
 
 def promoter_data(d: Demo, folder: Path) -> dict:
@@ -144,24 +147,29 @@ def promoter_data(d: Demo, folder: Path) -> dict:
             "motif_positives": mm["positives_per_label"]}
 
 
+def _train_config(d: Demo, name: str, **overrides):
+    """A demo training recipe (``configs/train/demo-*.yaml``) with the plan's data, model and steps."""
+    from plantllm.training.config import TrainConfig
+
+    return TrainConfig.load(CONFIGS / "train" / name, species=d.asm.card.name, **overrides)
+
+
 def pretrain(d: Demo, folder: Path) -> dict:
     import torch
 
     from plantllm.training.launch import single_process_env
-    from plantllm.training.config import TrainConfig
     from plantllm.training.trainer import run
 
     single_process_env()
-    # AgroNT's shape (ESM, rotary, non-overlapping 6-mers), tiny: 512 bp are ~88 tokens, fast on CPUs
-    cfg = TrainConfig(task="mlm", model=str(CONFIGS / "models" / f"{d.plan['model']}.yaml"),
-                      dataset=str(d.path("3_corpus", "dataset")), output_dir=str(folder / "run"),
-                      deepspeed=str(CONFIGS / "deepspeed" / "zero2.json"), max_steps=d.plan["pretrain_steps"],
-                      learning_rate=1e-3, per_device_train_batch_size=d.plan["batch"], max_length=96, eval_steps=100,
-                      save_steps=100, logging_steps=10, max_eval_samples=256, species=d.asm.card.name)
-    cfg.check()
+    cfg = _train_config(d, d.plan["pretrain_config"], model=str(CONFIGS / "models" / f"{d.plan['model']}.yaml"),
+                        dataset=str(d.path("3_corpus", "dataset")), output_dir=str(folder / "run"),
+                        max_steps=d.plan["pretrain_steps"], per_device_train_batch_size=d.plan["batch"])
+    cpu = time.process_time()
     s = run(cfg, resume=False)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-    return {"plan": d.plan_name, "model_config": d.plan["model"], "device": device,
+    return {"plan": d.plan_name, "model_config": d.plan["model"], "device": device, "recipe": d.plan["pretrain_config"],
+            "cpu_seconds": round(time.process_time() - cpu, 1),  # all threads: compute on a shared machine
+            "learning_rate": cfg.learning_rate, "batch": cfg.per_device_train_batch_size, "max_length": cfg.max_length,
             **{k: s.get(k) for k in ("steps", "seconds", "tokens_per_s", "train_loss", "validation", "model",
                                      "world_size", "precision")}}
 
@@ -172,17 +180,12 @@ def finetune(d: Demo, folder: Path) -> dict:
     from plantllm.models.baselines import kmer_logistic
     from plantllm.training.launch import single_process_env
     from plantllm.core.metrics import classification_metrics
-    from plantllm.training.config import TrainConfig
     from plantllm.training.trainer import run
 
     single_process_env()
-    cfg = TrainConfig(task="classification", model=d.results["5_pretrain"]["model"],
-                      dataset=str(d.path("4_promoter_data", "dataset")), output_dir=str(folder / "run"),
-                      deepspeed=str(CONFIGS / "deepspeed" / "zero2.json"), max_steps=d.plan["finetune_steps"],
-                      learning_rate=1e-3, per_device_train_batch_size=d.plan["batch"], max_length=64,
-                      eval_steps=200, save_steps=200, logging_steps=50, max_eval_samples=1024,
-                      species=d.asm.card.name)
-    cfg.check()
+    cfg = _train_config(d, d.plan["finetune_config"], model=d.results["5_pretrain"]["model"],
+                        dataset=str(d.path("4_promoter_data", "dataset")), output_dir=str(folder / "run"),
+                        max_steps=d.plan["finetune_steps"], per_device_train_batch_size=d.plan["batch"])
     s = run(cfg, resume=False)
     ds = hfds.load_from_disk(str(d.path("4_promoter_data", "dataset")))
     base = kmer_logistic(ds["train"]["seq"], np.array(ds["train"]["label"]), ds["test"]["seq"])
@@ -251,10 +254,10 @@ def variants(d: Demo, folder: Path) -> dict:
 STAGES: list[tuple[str, str, Callable[[Demo, Path], dict]]] = [
     ("1_species", "species card, genome, annotation database, repeats", species),
     ("2_landscape", "gene, TSS, repeat and GC landscape", landscape_stage),
-    ("3_corpus", "pretraining corpus (512 bp windows, repeat masks)", corpus),
+    ("3_corpus", "pretraining corpus (windows of gene regions, repeat masks)", corpus),
     ("4_promoter_data", "promoter task (TSS -249..+50 vs GC-matched)", promoter_data),
-    ("5_pretrain", "pretraining a tiny AgroNT-shaped model (ESM, 6-mer) with DeepSpeed (ZeRO-2, MLM, repeats "
-                   "down-weighted)", pretrain),
+    ("5_pretrain", "pretraining a small GPN model (single-base, dilated convolutions) with DeepSpeed (ZeRO-2, MLM, "
+                   "repeats down-weighted)", pretrain),
     ("6_promoter_model", "promoter fine-tuning and the 6-mer baseline on the same split", finetune),
     ("7_promoter_scan", "promoter scan of the held-out test blocks, both strands, against the annotation and "
                         "baselines", promoter_scan),

@@ -4,10 +4,10 @@ Everything is the Hugging Face format, so a plantllm model opens with
 ``AutoModel.from_pretrained`` and a published plant DNA LM in HF format opens here.
 
 Which published families load how (``FAMILIES``): architectures implemented in
-``transformers`` load natively; the rest ship their own modelling code and need
-``trust_remote_code=True``, which is off unless the user passes it. Weights are read from
-safetensors; a pickle checkpoint (``pytorch_model.bin``) is refused unless the user
-opts in. Nothing is fetched from a hub: a missing folder is an error that says how to
+``transformers`` or natively in plantllm (``plantllm.models.families``: GPN) load natively; the
+rest ship their own modelling code and need ``trust_remote_code=True``, which is off unless the
+user passes it. Weights are read from safetensors; a pickle checkpoint (``pytorch_model.bin``) is
+refused unless the user opts in. Nothing is fetched from a hub: a missing folder is an error that says how to
 obtain it.
 """
 
@@ -25,7 +25,10 @@ from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModel
 from transformers.utils import logging as hf_logging
 
 from plantllm import __version__
+from plantllm.models.families import MODEL_TYPES as NATIVE_TYPES  # the import registers them with the Auto classes
 from plantllm.models import tokenizers as tokenization
+from plantllm.models.families import caduceus_tokenizer
+from plantllm.models.families.caduceus import complement_map_for
 from plantllm.core.config import build, check_value, convert, setting
 from plantllm.core.errors import CardError, InputFileError, MissingFileError, PlantLLMError, did_you_mean
 from plantllm.core.io import atomic_path, read_yaml
@@ -41,11 +44,17 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "llama": {"objectives": ("clm",), "native": True, "published": "Llama-style DNA decoders"},
     "gemma": {"objectives": ("clm",), "native": True, "published": "Plant DNAGemma (PDLLMs)"},
     "mamba": {"objectives": ("clm",), "native": True, "published": "Plant DNAMamba (PDLLMs); no HF classification head"},
+    # model_type: the config class an architecture builds; tokenizer: the only tokenizer kind it takes
+    "gpn": {"objectives": ("mlm",), "native": True, "model_type": "GPN", "tokenizer": "gpn",
+            "published": "GPN (model_type GPN: convnet, bytenet or roformer encoder), plantllm.models.families.gpn"},
+    "gpn_convnet": {"objectives": ("mlm",), "native": True, "model_type": "ConvNet", "tokenizer": "gpn",
+                    "published": "GPN Brassicales (songlab/gpn-brassicales; legacy model_type ConvNet)"},
+    "caduceus": {"objectives": ("mlm",), "native": True, "model_type": "caduceus", "tokenizer": "gpn",
+                 "published": "PlantCaduceus v1 (kuleshov-group/PlantCaduceus_l20/l24/l28/l32; GPN's tokenizer), "
+                              "Caduceus-Ph/PS; plantllm.models.families.caduceus"},
 }
 #: model_type values of published checkpoints that need their own code
 REMOTE_CODE = {
-    "caduceus": "PlantCaduceus ships its modelling code: pass --trust-remote-code after reading it",
-    "ConvNet": "GPN: install the 'gpn' package; 'import gpn.model' registers it with transformers",
     "hyenadna": "HyenaDNA ships its modelling code: pass --trust-remote-code after reading it",
 }
 hf_logging.disable_progress_bar()  # plantllm shows its own progress; per-shard bars are noise here
@@ -103,7 +112,16 @@ def load_spec(path: str | Path) -> ModelSpec:
     for key, kinds in (("k", ("kmer", "kmer_overlap")), ("vocab_size", ("bpe",)), ("chunk", ("bpe",))):
         if key in tokenizer and kind not in kinds:
             raise CardError(f"tokenizer.{key} is only for {' and '.join(kinds)} tokenizers, not {kind}", path=p)
-    defaults = AutoConfig.for_model(arch)
+    family_tok = FAMILIES[arch].get("tokenizer")
+    if family_tok and kind != family_tok and raw.tokenizer and "kind" in raw.tokenizer:
+        raise CardError(f"{arch} models take the '{family_tok}' tokenizer, not '{kind}'", path=p,
+                        fix=f"set tokenizer: {{kind: {family_tok}}} or leave tokenizer out")
+    if kind == "gpn" and not family_tok:
+        raise CardError(f"the gpn tokenizer (no [CLS]/[SEP]) is for GPN architectures, not {arch}", path=p)
+    if kind == "gpn" and set(tokenizer) - {"kind"}:
+        raise CardError(f"tokenizer.{sorted(set(tokenizer) - {'kind'})[0]} does not apply to GPN's fixed tokenizer",
+                        path=p)
+    defaults = AutoConfig.for_model(model_type(arch))
     config = dict(raw.config or {})
     for k, v in config.items():
         if not hasattr(defaults, k):
@@ -113,8 +131,18 @@ def load_spec(path: str | Path) -> ModelSpec:
         tp = next((t for t in (bool, int, float) if isinstance(default, t)), None)  # bool before int
         if tp is not None and v is not None:
             config[k] = check_value(v, tp, key=f"config.{k}", path=p)
-    return ModelSpec(raw.name if raw.name is not None else p.stem, arch, obj, tokenizer or {"kind": "char"},
-                     raw.max_length, config, p)
+    return ModelSpec(raw.name if raw.name is not None else p.stem, arch, obj,
+                     tokenizer or {"kind": family_tok or "char"}, raw.max_length, config, p)
+
+
+def model_type(arch: str) -> str:
+    """The transformers ``model_type`` an architecture of ``FAMILIES`` builds (usually its own name)."""
+    return FAMILIES.get(arch, {}).get("model_type", arch)
+
+
+def family(mtype: str) -> dict:
+    """The ``FAMILIES`` entry of a checkpoint's ``model_type`` ({} when plantllm has none)."""
+    return next((f for a, f in FAMILIES.items() if model_type(a) == mtype), {})
 
 
 def _auto_for(task: str, objective: str | None = None):
@@ -150,9 +178,13 @@ def config_for(spec: ModelSpec, tok) -> PretrainedConfig:
         ids.update(n_positions=spec.max_length)
     elif spec.architecture in ("llama", "gemma"):
         ids.update(max_position_embeddings=spec.max_length)
+    elif spec.architecture == "caduceus":  # RCPS pairs each token with its complement's
+        ids.update(complement_map=complement_map_for(tok.get_vocab()))
+    elif spec.architecture == "gpn":
+        ids.update(max_position_embeddings=spec.max_length)  # read by the roformer encoder only
     if spec.architecture == "bert" and spec.objective == "clm":
         kw["is_decoder"] = True
-    return AutoConfig.for_model(spec.architecture, **ids, **kw)
+    return AutoConfig.for_model(model_type(spec.architecture), **ids, **kw)
 
 
 def create(spec: ModelSpec, tok, task: str | None = None, num_labels: int | None = None, seed: int = 0):
@@ -225,11 +257,12 @@ def load(path: str | Path, task: str = "embedding", *, num_labels: int | None = 
     mtype = cfg.get("model_type", "")
     if mtype in REMOTE_CODE and not trust_remote_code:
         raise PlantLLMError(f"{p}: model_type '{mtype}' is not part of transformers. {REMOTE_CODE[mtype]}")
-    if cfg.get("auto_map") and not trust_remote_code and mtype not in FAMILIES:
+    if cfg.get("auto_map") and not trust_remote_code and mtype not in FAMILIES and mtype not in NATIVE_TYPES:
         raise PlantLLMError(f"{p}: this checkpoint ships its own model code (auto_map in config.json) and "
                             f"trust_remote_code is off", fix="read the code, then pass --trust-remote-code")
     try:
-        tok = tokenization.load(p)
+        # a published Caduceus folder names its remote-code tokenizer class: built natively instead
+        tok = caduceus_tokenizer.load_folder(p) if caduceus_tokenizer.is_caduceus_folder(p) else tokenization.load(p)
     except PlantLLMError:
         raise
     except Exception as e:  # a damaged tokenizer.json: the tokenizers library raises a bare Exception

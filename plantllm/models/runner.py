@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from plantllm.core.errors import PlantLLMError
-from plantllm.models import checkpoint
+from plantllm.models import checkpoint, masked_logits
 from plantllm.models import tokenizers
 
 POOLINGS = ("mean", "cls")
@@ -48,7 +48,8 @@ def device_and_dtype(precision: str = "auto") -> tuple[torch.device, torch.dtype
 def model_context(model, tok) -> int | None:
     """The most tokens ``model`` takes in one sequence (specials included), None when unbounded: the
     tokenizer's ``model_max_length`` and the model's position table (GPT-2 ``n_positions``; ESM's
-    absolute positions start after the padding index; rotary ESM and Mamba have no table)."""
+    absolute positions start after the padding index; rotary ESM, Mamba and GPN's convolutional
+    models have no table)."""
     cfg = model.config
     limits = []
     t = getattr(tok, "model_max_length", None)
@@ -61,10 +62,17 @@ def model_context(model, tok) -> int | None:
         if getattr(cfg, "position_embedding_type", "absolute") == "absolute":
             n = getattr(cfg, "max_position_embeddings", None)
             limits.append(n - (cfg.pad_token_id or 0) - 1 if n else None)
-    elif mtype != "mamba":
+    elif mtype != "mamba" and not convolutional(cfg):
         limits.append(getattr(cfg, "max_position_embeddings", None))
     limits = [x for x in limits if isinstance(x, int) and x > 0]
     return min(limits) if limits else None
+
+
+def convolutional(cfg) -> bool:
+    """GPN's convolutional models (legacy ConvNet; GPN with a convnet or bytenet encoder): any length fits,
+    their config's max_position_embeddings (a RoFormer default) is unused."""
+    mtype = getattr(cfg, "model_type", "")
+    return mtype == "ConvNet" or (mtype == "GPN" and getattr(cfg, "encoder", "") != "roformer")
 
 
 class ModelRunner:
@@ -104,11 +112,33 @@ class ModelRunner:
         self.max_length = max_length
         self.context = model_context(model, tok)
         self.source = None
+        self._rc: bool | None = None
         self.takes_mask = model.config.model_type != "mamba"
         try:
             self.fast = tokenizers.FastDnaEncoder(tok)
         except PlantLLMError:
             self.fast = None  # published tokenizers (BPE, others): the HF tokenizer itself
+
+    @property
+    def rc_equivariant(self) -> bool:
+        """True when one forward scores both strands: the model is reverse-complement equivariant
+        (``config.is_rc_equivariant``, e.g. an RCPS Caduceus) and its tokenizer turns the reverse complement
+        of a sequence into the reversed, complemented token ids (no [CLS]/[SEP] that would land on the
+        wrong end). The reverse strand's scores are then the forward strand's, flipped and complemented,
+        so a strand average needs no second forward."""
+        if self._rc is None:
+            self._rc = bool(getattr(self.model.config, "is_rc_equivariant", False)) and self._rc_tokens()
+        return self._rc
+
+    def _rc_tokens(self) -> bool:
+        cm = getattr(self.model.config, "complement_ids", None)
+        if cm is None:
+            return False
+        probe = "ACGTTGCAAAGCT"
+        comp = torch.tensor(cm())
+        ids = self.encode([probe])["input_ids"][0]
+        rc = self.encode([probe[::-1].translate(str.maketrans("ACGT", "TGCA"))])["input_ids"][0]
+        return len(ids) == len(rc) and bool((comp[ids.flip(0)] == rc).all())
 
     # ------------------------------------------------------------ tokens
     def encode(self, seqs: list[str], *, offsets: bool = False) -> dict[str, torch.Tensor]:
@@ -171,14 +201,24 @@ class ModelRunner:
         """P(class 1) of a binary classifier (softmax over its two logits)."""
         return torch.softmax(self.logits(enc), -1)[:, 1].numpy()
 
+    def logits_at(self, enc: dict[str, torch.Tensor], rows, cols) -> torch.Tensor:
+        """float32 (len(rows), vocab) logits of token ``cols[i]`` of sequence ``rows[i]`` of a masked LM: for
+        BERT the last layer runs at those tokens only (``masked_logits``), otherwise the full logits, indexed."""
+        rows, cols = torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)
+        if masked_logits.supports(self.model):
+            x = self._inputs(enc)
+            return masked_logits.logits_at(self.model, x["input_ids"], x.get("attention_mask"), rows.to(self.device),
+                                           cols.to(self.device)).float().cpu()
+        return self.logits(enc)[rows, cols]
+
     def masked_log_probs(self, ids: torch.Tensor, attention_mask: torch.Tensor, positions: list[int]
                          ) -> torch.Tensor:
         """(N, vocab) log-probabilities of a masked LM at one masked position per row: row ``i`` of
         ``ids`` carries the mask token at ``positions[i]``. The one place masked-LM scores are read
         (variant LLR, masked ISM)."""
-        logits = self.logits({"input_ids": ids, "attention_mask": attention_mask})
-        rows = torch.arange(len(positions))
-        return torch.log_softmax(logits[rows, torch.as_tensor(positions)], -1)
+        logits = self.logits_at({"input_ids": ids, "attention_mask": attention_mask}, torch.arange(len(positions)),
+                                positions)
+        return torch.log_softmax(logits, -1)
 
     @torch.inference_mode()
     def embed(self, seqs: list[str], *, pooling: str = "mean", batch_size: int = 16) -> np.ndarray:

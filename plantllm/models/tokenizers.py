@@ -8,7 +8,10 @@ Kinds (``AutoTokenizer.from_pretrained(dir)`` opens every one of them, no plantl
   tokens (``[ACGT]{k}|.`` split);
 * ``kmer_overlap``: DNABERT-1 style overlapping k-mers; the input must be pre-split into
   space-separated k-mers (``to_overlapping_kmers``), as DNABERT's own tokenizer expects;
-* ``bpe``: byte-pair encoding trained on a species corpus (DNABERT-2 / PDLLM BPE style).
+* ``bpe``: byte-pair encoding trained on a species corpus (DNABERT-2 / PDLLM BPE style);
+* ``gpn``: GPN's own layout (``gpn_tokenizer``): ``[PAD] [MASK] [UNK] a c g t``, one token per base,
+  lower-cased, no [CLS]/[SEP]; N and other letters are [UNK]. A published GPN tokenizer folder is
+  recognised on load by that vocabulary.
 
 Soft-masked (lowercase) input is handled deliberately: by default the normalizer
 upper-cases it (repeat information travels separately, as the dataset's repeat mask and
@@ -32,7 +35,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from plantllm.core.errors import MissingFileError, PlantLLMError
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-KINDS = ("char", "kmer", "kmer_overlap", "bpe")
+KINDS = ("char", "kmer", "kmer_overlap", "bpe", "gpn")
+GPN_VOCAB = {"[PAD]": 0, "[MASK]": 1, "[UNK]": 2, "a": 3, "c": 4, "g": 5, "t": 6}
 
 
 def _normalizer(case: str, keep_spaces: bool = False) -> normalizers.Normalizer:
@@ -128,8 +132,32 @@ def train_bpe(sequences: Iterable[str], vocab_size: int = 4096, objective: str =
                                               "objective": objective})
 
 
+def gpn_tokenizer(max_length: int = 1024) -> PreTrainedTokenizerFast:
+    """GPN's tokenizer (songlab/tokenizer-dna-mlm, the one GPN Brassicales ships): the ids and the
+    tokenizer.json layout GPN's ``train_tokenizer_ss.py`` writes (a merge-free BPE, lower-casing
+    normalizer, whitespace pre-tokenizer), so the ``gpn`` package and plantllm read each other's."""
+    tok = Tokenizer(models.BPE(vocab=dict(GPN_VOCAB), merges=[], unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens(["[PAD]", "[MASK]", "[UNK]"])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", mask_token="[MASK]", unk_token="[UNK]",
+                                   model_max_length=max_length, padding_side="right", truncation_side="right")
+    fast.plantllm = fast.init_kwargs["plantllm"] = {"kind": "gpn", "case": "lower", "objective": "mlm"}
+    return fast
+
+
+def is_gpn_layout(tok) -> bool:
+    """True for GPN's tokenizer layout (its vocabulary, no special tokens added around a sequence)."""
+    try:
+        return tok.get_vocab() == GPN_VOCAB and tok("ACGTn")["input_ids"] == [3, 4, 5, 6, 2]
+    except Exception:  # noqa: BLE001 - any tokenizer that cannot even encode is not GPN's
+        return False
+
+
 def build(kind: str, **kw) -> PreTrainedTokenizerFast:
     """A tokenizer of a kind from ``KINDS`` (``bpe`` needs ``sequences``)."""
+    if kind == "gpn":
+        return gpn_tokenizer(**{k: v for k, v in kw.items() if k == "max_length"})
     if kind == "char":
         return char_tokenizer(**{k: v for k, v in kw.items() if k in ("objective", "max_length", "case")})
     if kind in ("kmer", "kmer_overlap"):
@@ -169,6 +197,8 @@ def load(path: str | Path) -> PreTrainedTokenizerFast:
                                fix="the folder needs tokenizer.json or vocab files (tokenizer_config.json)") from None
     meta_file = p / "plantllm_tokenizer.json"
     tok.plantllm = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    if not tok.plantllm and is_gpn_layout(tok):  # a published GPN tokenizer (GPN Brassicales, tokenizer-dna-mlm)
+        tok.plantllm = tok.init_kwargs["plantllm"] = {"kind": "gpn", "case": "lower", "objective": "mlm"}
     return tok
 
 
@@ -181,8 +211,8 @@ def prepare(tok, seq: str) -> str:
 
 
 class FastDnaEncoder:
-    """Vectorized encoder for plantllm's own ``char`` and ``kmer`` tokenizers, id-for-id identical to
-    the Hugging Face tokenizer it mirrors (the tests check this on real sequence).
+    """Vectorized encoder for plantllm's own ``char`` and ``kmer`` tokenizers and GPN's (``gpn``), id-for-id
+    identical to the Hugging Face tokenizer it mirrors (the tests check this on real sequence).
 
     Scanning a genome tokenizes millions of windows; the HF pipeline (regex normalizers and
     pre-tokenizer) then costs a fifth of a tiny model's forward time. Here a 256-entry lookup
@@ -195,16 +225,21 @@ class FastDnaEncoder:
 
         meta = getattr(tok, "plantllm", {}) or {}
         self.kind, self.k = meta.get("kind"), int(meta.get("k", 1))
-        if self.kind not in ("char", "kmer") or meta.get("case", "upper") != "upper":
-            raise PlantLLMError("the fast encoder supports plantllm's upper-case char and kmer tokenizers only")
+        gpn = self.kind == "gpn"  # lower-case vocabulary, either case in, no [CLS]/[SEP]
+        if not gpn and (self.kind not in ("char", "kmer") or meta.get("case", "upper") != "upper"):
+            raise PlantLLMError("the fast encoder supports plantllm's upper-case char and kmer tokenizers "
+                                "and GPN's only")
         self.tok = tok
         vocab = tok.get_vocab()
         k = 1 if self.kind == "char" else self.k
-        kmers = ["".join(p) for p in itertools.product("ACGT", repeat=k)]
+        letters = "acgt" if gpn else "ACGT"
+        kmers = ["".join(p) for p in itertools.product(letters, repeat=k)]
         self.kmer_ids = np.array([vocab[x] for x in kmers], dtype=np.int64)
-        self.single = np.array([vocab[b] for b in "ACGT"], dtype=np.int64)
-        self.cls, self.sep, self.pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
+        self.single = np.array([vocab[b] for b in letters], dtype=np.int64)
+        self.pad = tok.pad_token_id
         self.clm = meta.get("objective") == "clm"
+        self.head = [] if gpn else [tok.cls_token_id]  # the tokens before and after the bases
+        self.tail = [] if gpn or self.clm else [tok.sep_token_id]
         lut = np.full(256, 4, dtype=np.int64)
         for i, b in enumerate("ACGT"):
             lut[ord(b)] = lut[ord(b.lower())] = i
@@ -221,7 +256,7 @@ class FastDnaEncoder:
         full = len(codes) // k * k
         body = self.kmer_ids[codes[:full].reshape(-1, k) @ self.powers] if full else np.empty(0, np.int64)
         tail = self.single[codes[full:]]
-        return [self.cls, *body.tolist(), *tail.tolist()] + ([] if self.clm else [self.sep])
+        return [*self.head, *body.tolist(), *tail.tolist(), *self.tail]
 
     def _codes(self, seqs: list[str]):
         """(n, L) base codes of sequences of one length with only A/C/G/T, else None."""
@@ -242,29 +277,42 @@ class FastDnaEncoder:
         n, length = codes.shape
         k = 1 if self.kind == "char" else self.k
         full = length // k * k
-        parts = [np.full((n, 1), self.cls, dtype=np.int64)]
+        parts = [np.full((n, len(self.head)), self.head[0] if self.head else 0, dtype=np.int64)]
         if full:
             parts.append(self.kmer_ids[codes[:, :full].reshape(n, -1, k) @ self.powers])
         parts.append(self.single[codes[:, full:]])
-        if not self.clm:
-            parts.append(np.full((n, 1), self.sep, dtype=np.int64))
+        if self.tail:
+            parts.append(np.full((n, 1), self.tail[0], dtype=np.int64))
         ids = np.concatenate(parts, axis=1)
         if max_length is not None and ids.shape[1] > max_length:
             return None
         return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.ones(ids.shape, dtype=torch.long)}
 
+    def from_codes(self, codes, max_length: int | None = None):
+        """Token ids of an (n, L) array of base codes (A=0, C=1, G=2, T=3: ``lut`` of the bytes), or None when a
+        row holds another base (code 4) or the ids pass ``max_length`` (the caller then tokenizes strings).
+        Scans keep windows as codes: the reverse complement is ``3 - codes[:, ::-1]``, no strings."""
+        if codes.ndim != 2 or not codes.shape[0] or (codes == 4).any():
+            return None
+        return self._matrix(codes, max_length)
+
     def token_of(self, seqs: list[str], bases: list[int]):
         """Index of the token holding base ``bases[i]`` of each sequence, when every sequence has one length
-        and only A/C/G/T (the layout is then [CLS] k-mers single-base-tail [SEP]); else None."""
+        and only A/C/G/T (the layout is then [CLS] k-mers single-base-tail [SEP], GPN's without [CLS]/[SEP]);
+        else None."""
         import numpy as np
 
+        if self.kind == "char":  # one token per base whatever the base (N, IUPAC codes: one N token each)
+            if not seqs or len({len(s) for s in seqs}) != 1 or not all(s.isascii() for s in seqs):
+                return None
+            return len(self.head) + np.asarray(bases, dtype=np.int64)
         codes = self._codes(seqs)
         if codes is None:
             return None
-        k = 1 if self.kind == "char" else self.k
+        k = self.k
         full = codes.shape[1] // k * k
         c = np.asarray(bases, dtype=np.int64)
-        return 1 + np.where(c < full, c // k, full // k + (c - full))
+        return len(self.head) + np.where(c < full, c // k, full // k + (c - full))
 
     def __call__(self, seqs: list[str], max_length: int | None = None):
         import torch
@@ -278,7 +326,7 @@ class FastDnaEncoder:
             if r is None:
                 r = self.tok(s)["input_ids"]
             if max_length is not None and len(r) > max_length:
-                r = r[:max_length - (0 if self.clm else 1)] + ([] if self.clm else [self.sep])
+                r = r[:max_length - len(self.tail)] + self.tail
             rows.append(r)
         n = max(len(r) for r in rows)
         ids = torch.full((len(rows), n), self.pad, dtype=torch.long)

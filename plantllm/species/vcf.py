@@ -12,6 +12,15 @@ and a variant past the chromosome end are left out, counted in ``VcfStats`` (and
 and reported by one warning each with the count and the first example. Genotypes whose ploidy
 contradicts the card's on every nuclear record (a diploid card with tetraploid calls) stop the
 read with a fix for the card; mixed ploidy (haploid organelle or sex-chromosome calls) is fine.
+With ``strict_ploidy`` (``variants score``) every genotype is checked: a nuclear genotype with more
+alleles than the card's ploidy (per subgenome for a subgenome-resolved polyploid), or with fewer but
+more than one, is an error naming its line; haploid calls (one allele: organelles, doubled-haploid or
+inbred lines called haploid, hemizygous regions) are allowed.
+
+With ``structural`` the alleles that are not a base sequence come back too, as variants of their own
+``category`` (``symbolic``: ``<DEL>``, ``<INS>``, ``<DUP>``, ``<INV>``, ``<CNV>``...; ``breakend``; ``star``:
+the ``*`` of an overlapping deletion) with ``end`` (from INFO END, else POS + |SVLEN|) and ``svlen``,
+so a caller can annotate and count every allele; without it they are only counted (dataset builders).
 """
 
 from __future__ import annotations
@@ -28,6 +37,10 @@ from plantllm.core import console as con
 from plantllm.core.errors import ChromosomeError, InputFileError, did_you_mean
 from plantllm.core.io import require_file
 from plantllm.species.card import SpeciesCard
+from plantllm.species.genotypes import (PLOIDY_EVIDENCE, GenotypeError, check_genotype_ploidy, dosage_of,
+                                        expected_ploidy, note_ploidy)
+
+__all__ = ["Variant", "VcfStats", "read_vcf", "dosage_of", "expected_ploidy", "PLOIDY_EVIDENCE", "SV_MIN"]
 
 _BASES = re.compile(r"^[ACGTNacgtn]+$")
 
@@ -47,10 +60,31 @@ class Variant:
     ploidy: int = 0
     line: int = 0
     record: int = 0  # ordinal of the record in the file (or in the region read)
+    end: int = -1  # symbolic alleles: 0-based exclusive end of the reference span (= the VCF's END)
+    svlen: int | None = None  # symbolic alleles: INFO SVLEN of this ALT, when given
 
     @property
     def kind(self) -> str:
         return "snv" if len(self.ref) == 1 and len(self.alt) == 1 else "indel"
+
+    @property
+    def category(self) -> str:
+        """snv, mnv (equal-length substitution), indel, sv (a sequence-resolved change of ``SV_MIN`` bp or
+        more), symbolic, breakend or star."""
+        a = self.alt
+        if a.startswith("<"):
+            return "symbolic"
+        if a == "*":
+            return "star"
+        if "[" in a or "]" in a or a.startswith(".") or a.endswith("."):
+            return "breakend"
+        if len(self.ref) == len(a):
+            return "snv" if len(a) == 1 else ("mnv" if len(a) < SV_MIN else "sv")
+        return "indel" if abs(len(a) - len(self.ref)) < SV_MIN else "sv"
+
+
+#: the conventional size from which a change is a structural variant (bp)
+SV_MIN = 50
 
 
 @dataclass
@@ -86,71 +120,10 @@ class VcfStats:
         return self
 
 
-def dosage_of(rec: pysam.VariantRecord, alt_index: int) -> tuple[float, int, int, int]:
-    """(mean dosage, samples called, carriers, ploidy) for one ALT allele over all samples.
-
-    Dosage of a sample = copies of the allele / number of called alleles (so 0/0/1/1 is 0.5,
-    0/1/1/1/1/1 is 5/6); samples with missing genotypes are left out.
-    """
-    total, called, carriers, ploidy = 0.0, 0, 0, 0
-    n_alleles = len(rec.alleles or ())
-    for s in rec.samples.values():
-        gt = s.get("GT")
-        if gt is None:
-            continue
-        if None in gt:
-            _check_gt_text(rec, n_alleles)
-        alleles = [a for a in gt if a is not None]
-        if not alleles:
-            continue
-        ploidy = max(ploidy, len(gt))
-        k = sum(1 for a in alleles if a == alt_index)
-        total += k / len(alleles)
-        called += 1
-        carriers += k > 0
-    return (total / called if called else math.nan), called, carriers, ploidy
-
-
-class GenotypeError(ValueError):
-    """A genotype allele index beyond the record's alleles."""
-
-
-def _check_gt_text(rec: pysam.VariantRecord, n_alleles: int) -> None:
-    """htslib reads an allele index beyond the listed ALTs as a missing call; the record's text tells them apart."""
-    cols = str(rec).rstrip("\r\n").split("\t")
-    if len(cols) < 10:
-        return
-    keys = cols[8].split(":")
-    if "GT" not in keys:
-        return
-    k = keys.index("GT")
-    for name, field_ in zip(rec.samples, cols[9:]):
-        parts = field_.split(":")
-        gt = parts[k] if k < len(parts) else "."
-        for a in re.split(r"[/|]", gt):
-            if a.isdigit() and int(a) >= n_alleles:
-                raise GenotypeError(f"sample {name} has genotype {gt} but the site lists {n_alleles - 1} ALT "
-                                    f"allele{'s' if n_alleles != 2 else ''} (allele index {a} does not exist)")
-
-
-def expected_ploidy(card: SpeciesCard, chrom: str) -> int | None:
-    """Genotype ploidy the card implies on a nuclear chromosome (per subgenome for a subgenome-resolved
-    polyploid: hexaploid wheat is called diploid on each of 1A, 1B, 1D); None for organelles."""
-    c = next((x for x in card.chromosomes if x.name == chrom), None)
-    if c is None or not c.nuclear:
-        return None
-    if card.subgenomes and c.subgenome and card.ploidy % len(card.subgenomes) == 0:
-        return card.ploidy // len(card.subgenomes)
-    return card.ploidy
-
-
-#: nuclear records with genotypes that all contradict the card's ploidy before the read stops
-PLOIDY_EVIDENCE = 200
-
-
 def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None, *,
              region: tuple[str, int, int] | None = None, first_line: int | None = None,
-             source: str | Path | None = None) -> Iterator[Variant]:
+             source: str | Path | None = None, structural: bool = False,
+             strict_ploidy: bool = False) -> Iterator[Variant]:
     """Variants of a VCF/BCF, one per ALT allele, with canonical chromosome names.
 
     ``region``: (the file's contig name, 0-based start, end): only records whose POS lies in
@@ -158,6 +131,7 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
     their ``line`` is then the record's ordinal within the region, or its line in the file when
     ``first_line`` (the line of the region's first record) is known. ``source``: the file errors name
     when ``path`` is a working copy of it (the engine's indexed copy keeps the user's line numbers).
+    ``structural`` and ``strict_ploidy``: see the module doc.
     """
     p = require_file(path, "VCF")
     shown = Path(source) if source is not None else p
@@ -207,12 +181,23 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
                                  path=shown, line=line,
                                  fix="write 1-based positions (a 0-based file needs +1 on every POS)")
         checked_ploidy = False
+        if strict_ploidy:
+            check_genotype_ploidy(rec, card, canon, shown, line)
         for k, alt in enumerate(rec.alts, 1):
+            special = None
             if alt.startswith("<") or alt == "*":
                 st.symbolic += 1
-                continue
-            if "[" in alt or "]" in alt or alt.startswith(".") or alt.endswith("."):
+                special = "symbolic"
+            elif "[" in alt or "]" in alt or alt.startswith(".") or alt.endswith("."):
                 st.breakend += 1
+                special = "breakend"
+            if special is not None:
+                if structural:
+                    dose, called, carriers, ploidy = _dosage(rec, k, shown, line)
+                    st.variants += 1
+                    end, svlen = _sv_span(rec, k, info)
+                    yield Variant(canon, rec.pos - 1, ref.upper(), alt, rec.id or "", k, dict(info), dose, called,
+                                  carriers, ploidy, line, index, end, svlen)
                 continue
             if not _BASES.match(alt):
                 raise InputFileError(f"ALT '{alt[:20]}' is not a DNA sequence, symbolic or breakend allele",
@@ -222,21 +207,15 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
                 if not st.first_alt_equals_ref:
                     st.first_alt_equals_ref = f"{rec.chrom}:{rec.pos} REF {ref} ALT {alt} (VCF line {line})"
                 continue
-            try:
-                dose, called, carriers, ploidy = dosage_of(rec, k)
-            except GenotypeError as e:
-                raise InputFileError(f"genotype allele index beyond the listed ALTs: {e}", path=shown, line=line,
-                                     fix="list every ALT allele the genotypes use, or correct the genotypes") from None
-            except (ValueError, TypeError) as e:
-                raise InputFileError(f"malformed genotype ({e})", path=shown, line=line) from None
+            dose, called, carriers, ploidy = _dosage(rec, k, shown, line)
             if called and not checked_ploidy:
                 checked_ploidy = True
-                _note_ploidy(ploidy_seen, card, canon, ploidy, rec.chrom, line, shown)
+                note_ploidy(ploidy_seen, card, canon, ploidy, rec.chrom, line, shown)
             st.variants += 1
             yield Variant(canon, rec.pos - 1, ref.upper(), alt.upper(), rec.id or "", k,
                           dict(info), dose, called, carriers, ploidy, line, index)
     vf.close()
-    _note_ploidy(ploidy_seen, card, None, 0, "", 0, shown, final=True)
+    note_ploidy(ploidy_seen, card, None, 0, "", 0, shown, final=True)
     if st.records and st.unknown_chrom == st.records:
         first = next(iter(unknown))
         raise ChromosomeError(
@@ -247,30 +226,32 @@ def read_vcf(path: str | Path, card: SpeciesCard, stats: VcfStats | None = None,
         warn_skipped(st)
 
 
-def _note_ploidy(seen: dict, card: SpeciesCard, chrom: str | None, ploidy: int, name: str, line: int, p: Path,
-                 final: bool = False) -> None:
-    """Count nuclear records whose genotype ploidy agrees with the card; stop when every one so far
-    (at least ``PLOIDY_EVIDENCE``, or all of a smaller file) has one other ploidy."""
-    if not final:
-        want = expected_ploidy(card, chrom)
-        if want is None or ploidy == want:
-            seen["agree"] += want is not None
-            return
-        seen["other"][ploidy] = seen["other"].get(ploidy, 0) + 1
-        if seen["first"] is None:
-            seen["first"] = (name, line, want)
-    other = seen["other"]
-    n = sum(other.values())
-    if seen["agree"] or len(other) != 1 or (not final and n < PLOIDY_EVIDENCE) or not n:
-        return
-    (got,) = other
-    name, first_line, want = seen["first"]
-    raise InputFileError(
-        f"the genotypes are {got}-ploid on every nuclear record ({n:,} read, first on {name}) but the card "
-        f"{card.name} says ploidy {card.ploidy}" + (f" ({want} per subgenome)" if want != card.ploidy else ""),
-        path=p, line=first_line,
-        fix=f"set 'ploidy: {got * (card.ploidy // want) if want else got}' in {card.source or 'the card'} if the "
-            f"samples are {got}-ploid, or give the VCF called for this species")
+def _dosage(rec, k: int, shown: Path, line: int) -> tuple[float, int, int, int]:
+    try:
+        return dosage_of(rec, k)
+    except GenotypeError as e:
+        raise InputFileError(f"genotype allele index beyond the listed ALTs: {e}", path=shown, line=line,
+                             fix="list every ALT allele the genotypes use, or correct the genotypes") from None
+    except (ValueError, TypeError) as e:
+        raise InputFileError(f"malformed genotype ({e})", path=shown, line=line) from None
+
+
+def _sv_span(rec, k: int, info: dict) -> tuple[int, int | None]:
+    """(0-based exclusive end of the reference span, SVLEN of ALT ``k``) of a symbolic allele: END when given
+    (htslib reads it into the record's end), else POS + |SVLEN| (an insertion, or neither given: the padding
+    base only)."""
+    svlen = info.get("SVLEN")
+    if isinstance(svlen, (tuple, list)):
+        svlen = svlen[k - 1] if len(svlen) >= k else (svlen[0] if svlen else None)
+    try:
+        svlen = int(svlen) if svlen is not None else None
+    except (TypeError, ValueError):
+        svlen = None
+    if rec.stop > rec.pos:  # END given (pysam keeps it out of info)
+        return int(rec.stop), svlen
+    if svlen is not None and not rec.alts[k - 1].upper().startswith("<INS"):
+        return rec.pos + abs(svlen), svlen
+    return rec.pos, svlen
 
 
 def warn_skipped(st: VcfStats) -> None:

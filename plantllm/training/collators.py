@@ -102,6 +102,8 @@ class DnaCollator:
     def _task_labels(self, rows: list[dict]) -> torch.Tensor:
         col = self.cfg.label_column
         if self.cfg.task == "regression":
+            if isinstance(rows[0][col], list):  # multi-output regression
+                return torch.tensor([r[col] for r in rows], dtype=torch.float32)
             return torch.tensor([float(r[col]) for r in rows], dtype=torch.float32).unsqueeze(-1)
         if self.cfg.task == "multilabel":
             return torch.tensor([r[col] for r in rows], dtype=torch.float32)

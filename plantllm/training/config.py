@@ -110,8 +110,24 @@ class TrainConfig:
         if not Path(self.dataset).exists():
             raise MissingFileError("dataset folder not found", path=self.dataset,
                                    fix="build it with 'plantllm data ...'")
+        self._check_dataset_task()
         if self.deepspeed and not Path(self.deepspeed).exists():
             raise MissingFileError("DeepSpeed config not found", path=self.deepspeed, fix="see configs/deepspeed/")
+
+    def _check_dataset_task(self) -> None:
+        """A dataset that states its task in its manifest (``plantllm data table`` / ``regions``) must be
+        fine-tuned as that task, on its label column: a mismatch is one line naming both, not a crash later."""
+        import json
+
+        m = Path(self.dataset) / "manifest.json"
+        declared = json.loads(m.read_text()).get("task") if m.exists() and not self.lm else None
+        if not isinstance(declared, dict) or "train_task" not in declared:
+            return
+        want = (declared["train_task"], declared["label_column"])
+        if (self.task, self.label_column) != want:
+            raise CardError(f"the dataset {self.dataset} is a {declared['type']} task but the config trains "
+                            f"task: {self.task}, label_column: {self.label_column}", path=self.source,
+                            fix=f"set task: {want[0]} and label_column: {want[1]} in the config")
 
     @property
     def lm(self) -> bool:

@@ -101,7 +101,10 @@ def _num_labels(cfg: TrainConfig, train_ds) -> int | None:
         return int(max(train_ds[cfg.label_column])) + 1
     if cfg.task == "multilabel":
         return len(train_ds[0][cfg.label_column])
-    return 1 if cfg.task == "regression" else None
+    if cfg.task == "regression":  # one value, or a list of values per row (multi-output regression)
+        first = train_ds[0][cfg.label_column]
+        return len(first) if isinstance(first, list) else 1
+    return None
 
 
 def _model(cfg: TrainConfig, train_ds, num_labels: int | None):
@@ -127,9 +130,10 @@ def _model(cfg: TrainConfig, train_ds, num_labels: int | None):
 def _lora(model, spec: dict, arch: str):
     from peft import LoraConfig, TaskType, get_peft_model
 
-    targets = spec.get("target_modules") or {
+    native = getattr(model, "lora_target_modules", None)  # plantllm's own families name theirs (GPN)
+    targets = spec.get("target_modules") or (native() if native else None) or {
         "bert": ["query", "value"], "esm": ["query", "value"], "modernbert": ["Wqkv"], "gpt2": ["c_attn"],
-        "llama": ["q_proj", "v_proj"], "gemma": ["q_proj", "v_proj"]}.get(arch)
+        "llama": ["q_proj", "v_proj"], "gemma": ["q_proj", "v_proj"], "caduceus": ["in_proj", "out_proj"]}.get(arch)
     if not targets:
         raise PlantLLMError(f"LoRA target modules for {arch} unknown: set lora.target_modules")
     cfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=int(spec.get("r", 8)), lora_alpha=int(spec.get("alpha", 16)),
