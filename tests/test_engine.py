@@ -120,6 +120,12 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_outputs(setup, tmp_path):
         assert (job / name).stat().st_mtime_ns == mtime
     assert _outputs(out) == want
     assert (out / "scored.vcf.gz.tbi").exists()
+    # other parameters into the same folder start over (and keep the new plan's indexed copy of the VCF)
+    other = [("48" if a == "64" else a) for a in args]
+    r = subprocess.run([sys.executable, "-m", "plantllm.cli", *map(str, other), "--out", out], capture_output=True,
+                       text=True, env=dict(os.environ, PLANTLLM_QUIET="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "starting over" in r.stderr and _outputs(out) != want
 
 
 @pytest.mark.slow

@@ -319,3 +319,29 @@ def test_test_predictions_use_the_evaluation_collator(tmp_path):
                       data_collator=train_c, task="classification", eval_collator=eval_c)
     assert tr.get_test_dataloader(ds).collate_fn is eval_c and tr.get_eval_dataloader(ds).collate_fn is eval_c
     assert tr.data_collator is train_c
+
+
+def test_gradient_accumulation_equals_a_larger_batch(tmp_path):
+    """One optimizer step over 4 examples: batch 2 x 2 accumulation steps updates the weights exactly as one
+    batch of 4 (the Trainer divides plantllm's mean loss by the accumulation steps)."""
+    import torch
+    from datasets import Dataset
+    from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+
+    from plantllm.training.callbacks import PlantTrainer
+
+    data = Dataset.from_dict({"input_ids": [[2, 5, 6, 7, 8, 3], [2, 8, 7, 6, 5, 3], [2, 5, 5, 6, 6, 3],
+                                            [2, 7, 7, 8, 8, 3]], "labels": [0, 1, 1, 0]})
+    after = []
+    for batch, accumulate in ((4, 1), (2, 2)):
+        torch.manual_seed(0)
+        model = BertForSequenceClassification(BertConfig(vocab_size=10, hidden_size=16, num_hidden_layers=1,
+                                                         num_attention_heads=2, intermediate_size=32,
+                                                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+        args = TrainingArguments(str(tmp_path / f"b{batch}"), per_device_train_batch_size=batch, max_steps=1,
+                                 gradient_accumulation_steps=accumulate, learning_rate=0.5, optim="sgd",
+                                 lr_scheduler_type="constant", report_to=[], use_cpu=True, save_strategy="no",
+                                 logging_strategy="no", max_grad_norm=0.0)
+        PlantTrainer(model=model, args=args, train_dataset=data, task="classification").train()
+        after.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(after[0], after[1], atol=1e-6)

@@ -111,7 +111,9 @@ class Job:
                 old = None
             if old != self.fingerprint:
                 con.info("inputs or parameters changed since the last run: starting over")
-                for p in self.dir.iterdir():
+                # the old plan and its parts only: files the new plan made beside them (an application's
+                # indexed copy of its input) belong to the new plan
+                for p in [plan_file, *self.dir.glob("part-*")]:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
         if not plan_file.exists():
             with atomic_write(plan_file) as fh:

@@ -298,8 +298,8 @@ class FastDnaEncoder:
 
     def token_of(self, seqs: list[str], bases: list[int]):
         """Index of the token holding base ``bases[i]`` of each sequence, when every sequence has one length
-        and only A/C/G/T (the layout is then [CLS] k-mers single-base-tail [SEP], GPN's without [CLS]/[SEP]);
-        else None."""
+        and (k-mer tokenizers) only A/C/G/T: the layout is then [CLS] k-mers single-base-tail [SEP], GPN's
+        without [CLS]/[SEP]; a char tokenizer has one token per base whatever the base. Else None."""
         import numpy as np
 
         if self.kind == "char":  # one token per base whatever the base (N, IUPAC codes: one N token each)

@@ -56,6 +56,9 @@ class PlantTrainer(Trainer):
     def __init__(self, *args, task: str, class_weights: torch.Tensor | None = None, eval_collator=None, **kw):
         self.plant_task, self.class_weights, self.eval_collator = task, class_weights, eval_collator
         super().__init__(*args, **kw)
+        # compute_loss returns the batch mean and ignores num_items_in_batch: the Trainer must divide by the
+        # accumulation steps itself (it skips that for models whose forward takes **kwargs, e.g. BERT)
+        self.model_accepts_loss_kwargs = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weights = inputs.pop("loss_weight", None)
