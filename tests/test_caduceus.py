@@ -187,7 +187,8 @@ def test_pretrain_score_variants_one_forward_serves_both_strands(tmp_path):
     assert main(["variants", "saturate", str(card), "--region", "1:3701-3720", "-o", str(vcf)]) == 0
     assert main(["variants", "score", str(vcf), str(card), "--model", model, "--window", "64",
                  "-o", str(tmp_path / "scored")]) == 0
-    assert json.loads((tmp_path / "scored" / "summary.json").read_text())["scored"] == 60
+    summary = json.loads((tmp_path / "scored" / "summary.json").read_text())
+    assert summary["scored"] == 60 and summary["models"][0]["forwards_per_site"] == 1
     runner = ModelRunner(model, "mlm", precision="exact")
     window = asm.genome.fetch("1", 3678, 3742).upper()
     rc = window[::-1].translate(str.maketrans("ACGT", "TGCA"))
@@ -199,3 +200,27 @@ def test_pretrain_score_variants_one_forward_serves_both_strands(tmp_path):
         ids[0, at] = runner.tok.mask_token_id
         logp.append(runner.masked_log_probs(ids, enc["attention_mask"], at.tolist())[0])
     assert runner.rc_equivariant and (logp[1][comp] - logp[0]).abs().max() < 1e-5
+
+
+def test_variant_llr_one_forward_equals_the_two_strand_mean(tmp_path):
+    """An RCPS model scores both strands in one forward: its LLR equals the two-forward strand mean."""
+    import numpy as np
+
+    from plantllm.apps.variant_scoring import VariantScorer
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+
+    spec = M.load_spec(ROOT / "configs/models/tiny-caduceus-char.yaml")
+    tok = M.build_tokenizer(spec)
+    M.save(M.create(spec, tok), tok, tmp_path / "m")
+    sc = VariantScorer(tmp_path / "m", "llr", window=64, precision="exact")
+    assert sc.forwards_per_site == 1
+    g = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml")).genome
+    sites = []
+    for p in (3_760, 20_000, 250_000):
+        w = g.fetch("1", p - 32, p + 32).upper()
+        sites.append((w, [w[:32] + b + w[33:] for b in "ACGT" if b != w[32]], 32))
+    one = sc.score_sites(sites)
+    sc.strands = ("+", "-")
+    two = sc.score_sites(sites)
+    assert np.abs(np.array(one) - np.array(two)).max() < 1e-5 and np.abs(np.array(one)).max() > 0

@@ -99,7 +99,8 @@ def test_scores_ranked_tsv_and_vcf(asm, mlm, tmp_path):
     assert all({e.split("|")[0] for e in r.info["ANN"]} == set(r.alts) for r in recs)
     assert len(recs) == 150 and all(len(r.info["PLLM_SCORE"]) == 3 for r in recs)
     assert (tmp_path / "out" / "summary.png").stat().st_size > 10_000
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["by_consequence"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["by_consequence"] and summary["models"][0]["forwards_per_site"] == 2  # BERT: both strands
 
 
 def test_multiallelic_site_shares_the_masked_pass(asm, mlm, tmp_path):

@@ -35,6 +35,7 @@ from plantllm.core.io import atomic_path, atomic_write, open_text, require_file,
 from plantllm.core.tables import checked_lines
 from plantllm.apps import WORKER
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
+from plantllm.models.runner import forwards_per_site
 from plantllm.species.assembly import Assembly
 from plantllm.species.vcf import VcfStats, read_vcf, warn_skipped
 
@@ -382,7 +383,9 @@ def write_outputs(asm: Assembly, vcf, job: Job, table: pa.Table, shard_rows: lis
                "scored": int(np.isfinite(scores[0]).sum()), "alleles": ranked.num_rows,
                "scored_by": method_counts(ranked), "unscored": unscored_counts(ranked),
                "priority": config.describe(), "calibrated": calibrated,
-               "models": [{"name": n, "path": str(d), "method": m} for n, d, m in zip(names, dirs, methods)],
+               "models": [{"name": n, "path": str(d), "method": m,  # RC-equivariant models: 1 forward per site
+                           "forwards_per_site": forwards_per_site(d) if m == "llr" else None}
+                          for n, d, m in zip(names, dirs, methods)],
                "vcf_stats": asdict(st),
                "by_consequence": {c: {"n": int((csq == c).sum()), "mean_score": _nanmean(scores[0][csq == c])}
                                   for c in sorted(set(csq.tolist()), key=lambda t: (RANK.get(t, 1 << 20), t))},

@@ -75,6 +75,26 @@ def convolutional(cfg) -> bool:
     return mtype == "ConvNet" or (mtype == "GPN" and getattr(cfg, "encoder", "") != "roformer")
 
 
+def one_forward_both_strands(config, tok) -> bool:
+    """Whether one forward of this model serves both strands (see ``ModelRunner.rc_equivariant``); from the
+    config and the tokenizer alone, so a merge step can report it without loading the weights."""
+    if not getattr(config, "is_rc_equivariant", False) or getattr(config, "complement_ids", None) is None:
+        return False
+    probe = "ACGTTGCAAAGCT"
+    comp = torch.tensor(config.complement_ids())
+    ids, rc = (torch.tensor(tok(tokenizers.prepare(tok, s))["input_ids"])
+               for s in (probe, probe[::-1].translate(str.maketrans("ACGT", "TGCA"))))
+    return len(ids) == len(rc) and bool((comp[ids.flip(0)] == rc).all())
+
+
+def forwards_per_site(model_dir: str | Path) -> int:
+    """Masked forwards ``variants score --method llr`` runs per site with this model folder: 1 for an
+    RC-equivariant model with a strand-symmetric tokenizer, else 2 (forward and reverse complement)."""
+    from transformers import AutoConfig
+
+    return 1 if one_forward_both_strands(AutoConfig.from_pretrained(str(model_dir)), tokenizers.load(model_dir)) else 2
+
+
 class ModelRunner:
     """A model and its tokenizer, placed on the device in eval mode.
 
@@ -127,18 +147,8 @@ class ModelRunner:
         wrong end). The reverse strand's scores are then the forward strand's, flipped and complemented,
         so a strand average needs no second forward."""
         if self._rc is None:
-            self._rc = bool(getattr(self.model.config, "is_rc_equivariant", False)) and self._rc_tokens()
+            self._rc = one_forward_both_strands(self.model.config, self.tok)
         return self._rc
-
-    def _rc_tokens(self) -> bool:
-        cm = getattr(self.model.config, "complement_ids", None)
-        if cm is None:
-            return False
-        probe = "ACGTTGCAAAGCT"
-        comp = torch.tensor(cm())
-        ids = self.encode([probe])["input_ids"][0]
-        rc = self.encode([probe[::-1].translate(str.maketrans("ACGT", "TGCA"))])["input_ids"][0]
-        return len(ids) == len(rc) and bool((comp[ids.flip(0)] == rc).all())
 
     # ------------------------------------------------------------ tokens
     def encode(self, seqs: list[str], *, offsets: bool = False) -> dict[str, torch.Tensor]:
