@@ -163,26 +163,48 @@ def test_caduceus_tokenizer_layout_is_the_references(tmp_path):
 
 
 @pytest.mark.slow
-def test_pretrain_score_variants_one_forward_serves_both_strands(tmp_path):
-    """plantllm pretrain builds a Caduceus from its config and trains it; variants saturate + score run on it;
-    the reverse strand's masked log-probabilities are the forward strand's, complemented (one forward is enough)."""
+def test_every_command_with_caduceus(tmp_path):
+    """The CLI end to end on a Caduceus: pretraining from its config on 2 DeepSpeed ranks, LoRA fine-tuning,
+    a promoter scan, variants saturate + score (one forward serves both strands: the reverse strand's masked
+    log-probabilities are the forward strand's, complemented)."""
+    import yaml
+
     from plantllm.cli import main
     from plantllm.data.splits import Splitter
     from plantllm.data.tasks.pretrain import WindowParams, build_pretrain
+    from plantllm.data.tasks.promoter import PromoterParams, build_promoter
     from plantllm.species.assembly import Assembly
     from plantllm.species.card import load_card
-    from plantllm.training.config import TrainConfig
-    from plantllm.training.trainer import run
 
     card = DATA / "cards" / "tair10_slice.yaml"
     asm = Assembly(load_card(card))
-    build_pretrain(asm, tmp_path / "c", WindowParams(128, 128), Splitter(0.1, 0.1, block_size=100_000))
-    s = run(TrainConfig(task="mlm", model=str(ROOT / "configs/models/tiny-caduceus-char.yaml"),
-                        dataset=str(tmp_path / "c"), output_dir=str(tmp_path / "run"), max_steps=4,
-                        per_device_train_batch_size=8, max_length=128, eval_steps=100, save_steps=100,
-                        max_eval_samples=16))
-    model = s["model"]
-    assert json.loads((tmp_path / "run" / "model" / "config.json").read_text())["model_type"] == "caduceus"
+    build_pretrain(asm, tmp_path / "c", WindowParams(128, 256), Splitter(0.1, 0.1, block_size=100_000))
+    build_promoter(asm, tmp_path / "p", PromoterParams(upstream=99, downstream=20, negatives="random"),
+                   Splitter(0.2, 0.2, block_size=100_000))
+
+    def cfg(name, **kw):
+        base = {"task": "mlm", "model": str(ROOT / "configs/models/tiny-caduceus-char.yaml"), "max_steps": 4,
+                "output_dir": str(tmp_path / name), "per_device_train_batch_size": 8, "max_length": 128,
+                "eval_steps": 100, "save_steps": 100, "max_eval_samples": 16, "deepspeed": None}
+        base.update(kw)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(base))
+        return str(tmp_path / f"{name}.yaml")
+
+    assert main(["pretrain", cfg("pre", dataset=str(tmp_path / "c"), deepspeed=str(ROOT / "configs/deepspeed/zero2.json")),
+                 "--nproc", "2", "--no-resume"]) == 0
+    ranks = [json.loads((tmp_path / "pre" / "ranks" / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world_size"] == 2 and ranks[0]["params_sha256"] == ranks[1]["params_sha256"]
+    model = str(tmp_path / "pre" / "model")
+    assert json.loads((tmp_path / "pre" / "model" / "config.json").read_text())["model_type"] == "caduceus"
+    assert main(["finetune", cfg("ft", task="classification", dataset=str(tmp_path / "p"), model=model,
+                                 max_length=120, lora={"r": 4, "alpha": 8})]) == 0
+    ft = json.loads((tmp_path / "ft" / "summary.json").read_text())
+    assert "test_auroc" in ft["test"]
+    clf, _ = M.load(ft["model"], task="classification", require_head=True)
+    assert type(clf).__name__ == "CaduceusForSequenceClassification"
+    assert main(["predict", "promoters", ft["model"], str(card), "-o", str(tmp_path / "scan"),
+                 "--region", "1:3001-9000"]) == 0
+    assert (tmp_path / "scan" / "scores.plus.bw").exists() and (tmp_path / "scan" / "promoters.bed").exists()
     vcf = tmp_path / "sat.vcf"
     assert main(["variants", "saturate", str(card), "--region", "1:3701-3720", "-o", str(vcf)]) == 0
     assert main(["variants", "score", str(vcf), str(card), "--model", model, "--window", "64",
