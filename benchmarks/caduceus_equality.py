@@ -240,11 +240,34 @@ def write_test_data(dest: Path, tree: Path, ref_python: str) -> dict:
     return res
 
 
+def small() -> None:
+    """``--small``: the committed tiny checkpoint (tests/data/caduceus_reference, written by the reference code)
+    reproduces the reference's stored logits; needs no reference environment, writes no results."""
+    from safetensors.torch import load_file
+
+    from plantllm.models import checkpoint as M
+
+    ref_dir = ROOT / "tests" / "data" / "caduceus_reference"
+    ref = load_file(str(ref_dir / "reference_logits.safetensors"))
+    rows = [line.split("\t") for line in (ref_dir / "windows.tsv").read_text().splitlines()[1:]]
+    with pysam.FastaFile(str(ROOT / "tests" / "data" / "tair10_chr1_1-1500000.fa.gz")) as fa:
+        seqs = [fa.fetch(c, int(a), int(b)) for c, a, b in rows]
+    model, tok = M.load(ref_dir, task="mlm")
+    with torch.no_grad():
+        diff = float((model(input_ids=tok(seqs, return_tensors="pt")["input_ids"]).logits - ref["logits"]).abs().max())
+    print(json.dumps({"case": "tiny (committed)", "max_abs_logits": diff}))
+    if not diff <= 1e-4:
+        sys.exit(1)
+
+
 def main() -> None:
+    if "--small" in sys.argv[1:]:
+        return small()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ref-python", required=True, help="python of the reference environment (transformers 4.40.0)")
     ap.add_argument("--caduceus-git", type=Path, required=True, help="a clone of kuleshov-group/caduceus")
     ap.add_argument("--mamba-git", type=Path, required=True, help="a clone of state-spaces/mamba (with tags)")
+    ap.add_argument("--small", action="store_true", help="only the committed tiny checkpoint vs its stored logits")
     ap.add_argument("--write-test-data", type=Path, help="also write the tiny test checkpoint + reference logits here")
     ap.add_argument("--cases", nargs="*", default=list(CASES))
     ap.add_argument("--append", action="store_true",

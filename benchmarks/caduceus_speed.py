@@ -60,7 +60,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: on a shared, busy machine two threads contend and time out of all measure)")
+    ap.add_argument("--small", action="store_true", help="a tiny model, one repeat, no results written")
     a = ap.parse_args()
+    if a.small:
+        a.d_model, a.layers, a.length, a.batch, a.repeats = 32, 1, 64, 1, 1
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     ids = torch.randint(3, 7, (a.batch, a.length))
@@ -88,6 +91,8 @@ def main() -> None:
           "PlantCaduceus layout runs four mixer passes per layer (two directions x two strands), so it costs about "
           "four times as much. Load average during the run (the machine is shared): "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; timings on a busy machine are upper bounds.\n")
+    if a.small:
+        return print(md)
     write("caduceus_speed", {"machine": machine(), "params": vars(a), "bf16_cpu": bf16_cpu,
                              "load_average": load, "rows": rows}, md)
 

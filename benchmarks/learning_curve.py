@@ -75,14 +75,20 @@ def main() -> int:
     ap.add_argument("--finetune-steps", type=int, default=None, help="default: the demo's cpu plan")
     ap.add_argument("--work", default=str(ROOT / "benchmarks" / ".learning_curve"))
     ap.add_argument("--name", default="learning_curve", help="results/NAME.md and .json")
+    ap.add_argument("--small", action="store_true", help="the demo's quick plan, one budget of 5 steps, in a "
+                                                          "temporary folder; nothing written to results/")
     a = ap.parse_args()
+    if a.small:
+        import tempfile
+
+        a.work, a.budgets, a.finetune_steps = tempfile.mkdtemp(prefix="learning-curve-small-"), "5", 5
 
     from plantllm.core import console as con
     from plantllm.demo import DEMO_SPECIES
     from plantllm.demo import stages as S
 
     con.quiet_libraries()
-    base = S.Demo.start(a.work, False, DEMO_SPECIES)
+    base = S.Demo.start(a.work, a.small, DEMO_SPECIES)
     for name, title, work in S.STAGES[:4]:
         base.results[name] = S.run_stage(base, name, title, work)
     ft_steps = a.finetune_steps or base.plan["finetune_steps"]
@@ -94,6 +100,11 @@ def main() -> int:
           f"{len(rows)} pretraining budgets on TAIR10 chr1, every number on the demo's held-out test blocks "
           f"(promoter fine-tuning: {ft_steps} steps each). CPU seconds are process time over all threads; on an idle "
           f"2-CPU machine the wall time is about half of it.\n\n{table(rows)}")
+    if a.small:
+        import shutil
+
+        shutil.rmtree(a.work, ignore_errors=True)
+        return 0
     write(a.name, {"machine": machine(), "recipe": {k: base.plan[k] for k in ("model", "pretrain_config",
                                                                                "finetune_config", "corpus")},
                    "rows": rows}, md)

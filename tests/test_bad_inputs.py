@@ -326,16 +326,17 @@ def test_tokenizer_does_not_fit_the_model(tmp_path, mlm, capsys):
 
 
 def test_remote_code_refused(tmp_path, mlm, capsys):
-    """A checkpoint whose architecture only its own shipped code defines (PlantCaduceus-style)."""
+    """A checkpoint whose architecture only its own shipped code defines (HyenaDNA-style; PlantCaduceus and
+    GPN are implemented natively now)."""
     import json
 
     d = tmp_path / "m"
     shutil.copytree(mlm, d)
     cfg = json.loads((d / "config.json").read_text())
-    cfg["model_type"] = "caduceus"
-    cfg["auto_map"] = {"AutoModelForMaskedLM": "modeling_caduceus.CaduceusForMaskedLM"}
+    cfg["model_type"] = "hyenadna"
+    cfg["auto_map"] = {"AutoModelForMaskedLM": "modeling_hyena.HyenaDNAForMaskedLM"}
     (d / "config.json").write_text(json.dumps(cfg))
-    assert "model_type 'caduceus' is not part of transformers" in _run(["model", "inspect", d], capsys)
+    assert "model_type 'hyenadna' is not part of transformers" in _run(["model", "inspect", d], capsys)
 
 
 def test_pickle_weights_refused(tmp_path, mlm, capsys):

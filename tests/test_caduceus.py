@@ -246,3 +246,26 @@ def test_variant_llr_one_forward_equals_the_two_strand_mean(tmp_path):
     sc.strands = ("+", "-")
     two = sc.score_sites(sites)
     assert np.abs(np.array(one) - np.array(two)).max() < 1e-5 and np.abs(np.array(one)).max() > 0
+
+
+def test_scan_scores_both_strands_of_an_rcps_classifier_in_one_forward(tmp_path):
+    """An RCPS classifier gives a window and its reverse complement one score: the scan runs one forward per
+    window and its scores equal those of the two-forward scan."""
+    import numpy as np
+
+    from plantllm.apps.promoter_scan import ModelScorer, ScanParams, scan
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+
+    spec = M.load_spec(ROOT / "configs/models/tiny-caduceus-char.yaml")
+    tok = M.build_tokenizer(spec)
+    M.save(M.create(spec, tok, task="classification"), tok, tmp_path / "clf")
+    asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
+    scorer = ModelScorer(tmp_path / "clf", precision="exact")
+    assert scorer.one_pass
+    p = ScanParams(upstream=49, downstream=10, stride=25)
+    one = scan(asm, scorer, [("1", 3_000, 5_000)], p)
+    scorer.runner._rc = False  # the two-forward path
+    two = scan(asm, scorer, [("1", 3_000, 5_000)], p)
+    assert np.array_equal(one["tss"], two["tss"]) and np.abs(one["score"] - two["score"]).max() < 1e-5
+    assert np.abs(one["score"] - one["score"].mean()).max() > 0  # the scores vary along the region

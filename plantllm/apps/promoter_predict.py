@@ -25,6 +25,7 @@ from plantllm.core.io import atomic_path, atomic_write, tabix_index
 from plantllm.apps import WORKER
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
 from plantllm.species.assembly import Assembly
+from plantllm.models.runner import forwards_per_site
 
 SHARD_SIZE = 1_000_000
 
@@ -159,6 +160,7 @@ def predict_promoters(model_dir: str | Path, asm: Assembly, out: str | Path, *,
     summary: dict = {"model": str(model_dir), "species": asm.card.name, "regions_bp": sum(e - s for _, s, e in regions),
                      "windows": windows, "seconds": round(seconds, 1), "shards": len(job.shards),
                      "processes": max(nproc, world), "windows_per_s": round(windows / max(seconds, 1e-9), 1),
+                     "forwards_per_window": forwards_per_site(model_dir),  # 1: an RC-equivariant model, both strands
                      "window": {"upstream": params.upstream, "downstream": params.downstream, "stride": params.stride},
                      "calls": len(calls), "threshold": threshold, "top_k": top_k, "precision": precision}
     if evaluate is not None and asm.has_annotation:

@@ -54,6 +54,12 @@ class ModelScorer:
                                   trust_remote_code=trust_remote_code, precision=precision)
         self.device = self.runner.device
 
+    @property
+    def one_pass(self) -> bool:
+        """An RC-equivariant classifier (an RCPS Caduceus pools both strands alike) gives a window and its
+        reverse complement the same score: one forward serves both strands."""
+        return self.runner.rc_equivariant
+
     def encode(self, seqs: list[str]):
         return self.runner.encode(seqs)
 
@@ -193,16 +199,16 @@ def _scan_codes(asm: Assembly, scorer: "ModelScorer", regions, p: ScanParams, to
     the current one runs through the model; windows holding N or IUPAC codes go through the strings."""
     from concurrent.futures import ThreadPoolExecutor
 
-    fast, win = scorer.runner.fast, p.promoter
+    fast, win, one = scorer.runner.fast, p.promoter, scorer.one_pass
     scorer.encode([asm.genome.fetch(*regions[0][:2], regions[0][1] + p.window)])  # too long for the model: the error
     out: dict[str, list] = {"chrom": [], "tss": [], "strand": [], "score": []}
 
     def prepare(batch):
         chroms, starts, codes, strings = batch
-        enc = fast.from_codes(np.concatenate([codes, 3 - codes[:, ::-1]]), scorer.runner.max_length)
+        enc = fast.from_codes(codes if one else np.concatenate([codes, 3 - codes[:, ::-1]]), scorer.runner.max_length)
         if enc is None:
             fwd = strings()
-            enc = scorer.encode(fwd + [reverse_complement(x) for x in fwd])
+            enc = scorer.encode(fwd if one else fwd + [reverse_complement(x) for x in fwd])
         return chroms, starts, enc
 
     batches = _code_batches(asm, regions, p, fast.lut)
@@ -216,7 +222,7 @@ def _scan_codes(asm: Assembly, scorer: "ModelScorer", regions, p: ScanParams, to
             out["chrom"].append(np.repeat(chroms, 2))
             out["tss"].append(np.stack([starts + win.upstream, starts + win.length - 1 - win.upstream], 1).ravel())
             out["strand"].append(np.tile(np.array(["+", "-"], dtype=object), n))
-            out["score"].append(np.stack([sc[:n], sc[n:]], 1).ravel().astype(np.float32))
+            out["score"].append(np.stack([sc[:n], sc[:n] if one else sc[n:]], 1).ravel().astype(np.float32))
             bar.advance(n)
     types = {"chrom": object, "tss": np.int64, "strand": object, "score": np.float32}
     return {k: np.concatenate(v) if v else np.empty(0, dtype=types[k]) for k, v in out.items()}
@@ -239,14 +245,16 @@ def scan(asm: Assembly, scorer: Scorer, regions: list[tuple[str, int, int]], p: 
     win = p.promoter
     chroms, tss, strands, scores = [], [], [], []
 
+    one = getattr(scorer, "one_pass", False)
+
     def prepare(batch):
         fwd = [b[2] for b in batch]
-        seqs = fwd + [reverse_complement(s) for s in fwd]  # both strands in one pass
+        seqs = fwd if one else fwd + [reverse_complement(s) for s in fwd]  # both strands in one pass
         return batch, (scorer.encode(seqs) if hasattr(scorer, "encode") else seqs)
 
     def consume(batch, prepared):
         sc = scorer.forward(prepared) if hasattr(scorer, "encode") else scorer.score(prepared)
-        n = len(batch)
+        n = 0 if one else len(batch)
         for i, (c, ws, _) in enumerate(batch):
             chroms.extend((c, c))
             tss.extend((win.tss_of(ws, "+"), win.tss_of(ws, "-")))
