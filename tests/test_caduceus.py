@@ -129,7 +129,9 @@ def test_created_model_saves_loads_and_runs_both_strands_in_one_forward(tmp_path
         want = model.eval()(**enc).logits
     assert (runner.logits(enc) - want).abs().max() < 1e-5
     emb = runner.embed([seq, seq[:50]])
-    assert emb.shape == (2, 64)
+    assert emb.shape == (2, 32)  # both strands' halves averaged: d_model
+    rc = seq[::-1].translate(str.maketrans("ACGT", "TGCA"))
+    assert abs(runner.embed([rc]) - runner.embed([seq])).max() < 1e-5  # strand-independent
     for task, labels in (("classification", torch.tensor([0, 1])), ("regression", torch.tensor([0.5, -1.0]))):
         head = M.create(spec, tok, task=task)
         out = head(**runner.encode([seq, seq[::-1]]), labels=labels)

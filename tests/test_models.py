@@ -107,10 +107,10 @@ def test_pickle_refused_unless_allowed(tmp_path):
 def test_remote_code_refused(tmp_path):
     out = _saved(tmp_path)
     cfg = json.loads((out / "config.json").read_text())
-    cfg["model_type"] = "caduceus"
-    cfg["auto_map"] = {"AutoModel": "modeling_caduceus.Caduceus"}
+    cfg["model_type"] = "hyenadna"  # PlantCaduceus and GPN are native now
+    cfg["auto_map"] = {"AutoModel": "modeling_hyena.HyenaDNAModel"}
     (out / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(PlantLLMError, match="PlantCaduceus ships its modelling code: pass --trust-remote-code"):
+    with pytest.raises(PlantLLMError, match="HyenaDNA ships its modelling code: pass --trust-remote-code"):
         M.load(out)
     cfg["model_type"] = "dnabert2_custom"
     (out / "config.json").write_text(json.dumps(cfg))

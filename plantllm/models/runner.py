@@ -241,6 +241,11 @@ class ModelRunner:
             res = self.model(**self._inputs(enc), output_hidden_states=True)
             h = res.hidden_states[-1] if getattr(res, "hidden_states", None) is not None else res.last_hidden_state
             h = h.float().cpu()
+            d = self.model.config.hidden_size
+            if h.shape[-1] == 2 * d and getattr(self.model.config, "is_rc_equivariant", False):
+                # an RCPS model carries both strands (2 x hidden): the forward half and the channel-flipped
+                # reverse half averaged, as PlantCaduceus does, so the embedding is strand-independent
+                h = (h[..., :d] + h[..., d:].flip(-1)) / 2
             if pooling == "cls":
                 out.append(h[:, 0].numpy())
             else:
