@@ -14,7 +14,10 @@ def make_variants(asm, n: int, seed: int = 0, span: tuple[int, int] | None = Non
     txs = [t for t in asm.annotation.transcripts if span is None or (t.start >= span[0] and t.end <= span[1])]
     coding = [t for t in txs if t.cds]
     noncoding = [t for t in txs if not t.cds]
-    pseudo = [t for t in noncoding if "pseudo" in t.biotype.lower() or "pseudo" in t.id.lower()]
+    # pseudogenes: NCBI writes the class on the gene (gene_biotype=pseudogene / transcribed_pseudogene), its
+    # transcripts are 'mRNA' or 'transcript' (gbkey misc_RNA) without CDS
+    pseudo_genes = {g.id for g in asm.annotation.genes if "pseudo" in g.biotype.lower()}
+    pseudo = [t for t in noncoding if t.gene_id in pseudo_genes or "pseudo" in t.biotype.lower()]
     genes = sorted({(g.chrom, g.start, g.end) for g in asm.annotation.genes
                     if span is None or (g.start >= span[0] and g.end <= span[1])})
     lo, hi = span or (0, genome.length(txs[0].chrom))

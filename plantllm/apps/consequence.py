@@ -63,6 +63,7 @@ class ConsequenceAnnotator:
         txs = list(ann.transcripts) + self._primary_transcripts()
         self.stops = self._gtf_stop_codons() if ann.format == "gtf" else {}
         self.tx: list[Transcript] = sorted(txs, key=lambda t: (t.chrom, t.start, t.end, t.id))
+        self.canonical = self._snpeff_canonical()
         self.index = IntervalIndex((t.chrom, t.start - updown, t.end + updown) for t in self.tx)
         self.body = IntervalIndex((t.chrom, t.start, t.end) for t in self.tx)
         self._models: dict[int, TxModel] = {}
@@ -95,6 +96,21 @@ class ConsequenceAnnotator:
                 self.gene_of[fid] = (gene.locus, gene.name, gene.biotype)
                 self.n_tx[gene.locus] = self.n_tx.get(gene.locus, 0) + 1
         return out
+
+    def _snpeff_canonical(self) -> set[int]:
+        """Indices (in ``self.tx``) of each gene's canonical transcript by SnpEff's rule (``Gene.canonical``,
+        which ``VariantEffect.compareTo`` sorts first among entries of equal impact and effect): the longest
+        CDS of a coding gene, else the longest spliced transcript; equal lengths: the smaller ID. Not the
+        annotation's ``Gene.canonical`` (tags first): the ANN order must be SnpEff's."""
+        best: dict[tuple, tuple] = {}
+        for i, t in enumerate(self.tx):
+            cds = list(t.cds) + self.stops.get(t.id, []) if t.cds else []
+            n = sum(e - s for s, e in (merge(cds) if cds else t.exons))
+            key = (bool(t.cds), n, tuple(-ord(c) for c in t.id) + (1,))  # Java String order, smaller first
+            g = (t.chrom, t.gene_id)
+            if g not in best or key > best[g][0]:
+                best[g] = (key, i)
+        return {i for _, i in best.values()}
 
     def _gtf_stop_codons(self) -> dict[str, list[tuple[int, int]]]:
         """GTF ``stop_codon`` intervals by transcript id (GTF CDS lines end before the stop codon)."""
@@ -183,7 +199,8 @@ class ConsequenceAnnotator:
     # ------------------------------------------------------------ one transcript
     def _entry(self, i: int, allele: str, effects: list[str], **kw) -> AnnEntry:
         name, locus, fid, biotype, start, end = self._static(i)
-        return AnnEntry(allele, effects, name, locus, "transcript", fid, biotype, tx_start=start, tx_end=end, **kw)
+        return AnnEntry(allele, effects, name, locus, "transcript", fid, biotype, tx_start=start, tx_end=end,
+                        canonical=i in self.canonical, **kw)
 
     def _static(self, i: int) -> tuple:
         """(gene name, gene locus, transcript ID, biotype, start, end) of transcript ``i``, computed once."""
@@ -191,8 +208,8 @@ class ConsequenceAnnotator:
         if got is None:
             t = self.tx[i]
             locus, name, gbio = self.gene_of.get(t.id, (locus_of(t.gene_id), locus_of(t.gene_id), ""))
-            biotype = "protein_coding" if t.cds else (gbio if gbio and t.biotype in ("transcript", "misc_RNA")
-                                                       else t.biotype)
+            biotype = "protein_coding" if t.cds else _pseudo_biotype(gbio) or (
+                gbio if gbio and t.biotype in ("transcript", "misc_RNA") else t.biotype)
             got = self._statics[i] = (name, locus, locus_of(t.id), biotype, t.start, t.end)
         return got
 
@@ -255,8 +272,13 @@ class ConsequenceAnnotator:
                     effects += info.pop("effects")
                 for reg, eff in (("utr5", "UTR_5_PRIME"), ("utr3", "UTR_3_PRIME")):
                     if reg in regions and "cds" not in regions:
+                        dist = _utr_distance(m, reg, hs, he)
                         separate.append(self._entry(i, allele, [eff], rank=rank, lazy=(m.hgvs_c, (s, e, r, a)),
-                                                    distance=str(_utr_distance(m, reg, hs, he)), errors=errors))
+                                                    distance=str(dist), errors=errors))
+                        if dist == 1 and (len(a) - len(r)) % 3:  # SnpEff: a frame shift next to the CDS
+                            separate.append(self._entry(i, allele, ["FRAME_SHIFT_BEFORE_CDS_START" if reg == "utr5"
+                                                                    else "FRAME_SHIFT_AFTER_CDS_END"], rank=rank,
+                                                        lazy=(m.hgvs_c, (s, e, r, a)), errors=errors))
                         if reg == "utr5" and kind == "snv" and _start_gained(m, s, a):
                             separate.append(self._entry(i, allele, ["START_GAINED"], rank=rank,
                                                         lazy=(m.hgvs_c, (s, e, r, a)), errors=errors))
@@ -308,6 +330,23 @@ class _Blocks:
             parts.append(blk)
         off = b0 * self.SIZE
         return "".join(parts)[start - off:end - off] if len(parts) > 1 else parts[0][start - off:end - off]
+
+
+#: the pseudogene biotypes of SnpEff's ``BioType`` (Ensembl's names); any other pseudogene class is written as
+#: SnpEff writes it: ``pseudogene`` (NCBI's transcribed_pseudogene, and the 'mRNA' of a pseudogene, which
+#: the annotation gives no CDS)
+SNPEFF_PSEUDOGENES = {"IG_C_pseudogene", "IG_J_pseudogene", "IG_V_pseudogene", "polymorphic_pseudogene",
+                      "processed_pseudogene", "pseudogene", "transcribed_processed_pseudogene",
+                      "transcribed_unitary_pseudogene", "transcribed_unprocessed_pseudogene",
+                      "translated_unprocessed_pseudogene", "TR_J_pseudogene", "TR_V_pseudogene", "unitary_pseudogene",
+                      "unprocessed_pseudogene"}
+
+
+def _pseudo_biotype(gene_biotype: str) -> str | None:
+    """Transcript_BioType of a non-coding transcript of a pseudogene (``gene_biotype`` names it), else None."""
+    if "pseudogene" not in (gene_biotype or ""):
+        return None
+    return gene_biotype if gene_biotype in SNPEFF_PSEUDOGENES else "pseudogene"
 
 
 def _trim(pos: int, ref: str, alt: str) -> tuple[int, str, str]:

@@ -3,9 +3,10 @@ terms and IMPACT classes, the ``ANN`` entry (16 standard sub-fields) and the ``L
 
 The order is SnpEff 5.1's (the enum order of ``org.snpeff.snpEffect.EffectType`` in Debian's
 snpeff 5.1d jar), the impacts its ``effectImpact``: an ``ANN`` field
-lists entries by impact, then by the most severe effect type of the entry, then by transcript
-position; ``ANN[0]``'s first term is the variant's most severe consequence. Written as data here
-because SnpEff is a Java program with no Python API; the names are exactly the ones SnpEff writes.
+lists entries by impact, then by the most severe effect type of the entry, then the gene's canonical
+transcript first, then by transcript position; ``ANN[0]``'s first term is the variant's most severe
+consequence. Written as data here because SnpEff is a Java program with no Python API; the names are
+exactly the ones SnpEff writes.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ EFFECT_TYPES = (
     ("SYNONYMOUS_STOP", "stop_retained_variant", "LOW"),
     ("CODON_CHANGE", "coding_sequence_variant", "LOW"),
     ("START_GAINED", "5_prime_UTR_premature_start_codon_gain_variant", "LOW"),
+    # a frame-shifting indel at UTR distance 1, right before the start / after the stop codon (Utr5prime/Utr3prime)
+    ("FRAME_SHIFT_BEFORE_CDS_START", "start_retained_variant", "MODIFIER"),
+    ("FRAME_SHIFT_AFTER_CDS_END", "stop_retained_variant", "MODIFIER"),
     ("UTR_5_PRIME", "5_prime_UTR_variant", "MODIFIER"),
     ("UTR_3_PRIME", "3_prime_UTR_variant", "MODIFIER"),
     ("MICRO_RNA", "miRNA", "MODIFIER"),
@@ -116,6 +120,7 @@ class AnnEntry:
     # not written: for sorting, LOF/NMD and the most-severe API
     tx_start: int = 0
     tx_end: int = 0
+    canonical: bool = False  # SnpEff's canonical transcript of its gene (sorts first among equal effects)
     codon: int = -1  # 0-based codon number of the change, -1 when none
     aa_len: int = -1
     nmd: bool = False
@@ -148,8 +153,11 @@ class AnnEntry:
         return "&".join(seen)
 
     def sort_key(self) -> tuple:
+        """SnpEff's ``VariantEffect.compareTo``: impact, most severe effect type, then (transcript support level,
+        absent from GFF3/GTF here) the gene's canonical transcript first, then transcript start, end and ID."""
         top = min(ORDER[e] for e in self.effects)
-        return (min(_IMPACT_RANK[e] for e in self.effects), top, self.tx_start, self.tx_end, self.feature_id)
+        return (min(_IMPACT_RANK[e] for e in self.effects), top, not self.canonical, self.tx_start, self.tx_end,
+                self.feature_id)
 
     def format(self) -> str:
         if self.lazy is not None:

@@ -204,7 +204,8 @@ class Annotation:
             tags = ",".join(a.get("tag", []) + a.get("canonical", []) + a.get("is_canonical", [])
                             + a.get("longest", [])).lower()
             canonical = any(t in tags for t in ("canonical", "mane", "1", "true"))
-            biotype = _first(a, "transcript_biotype", "transcript_type", "biotype", "gbkey") or ftype
+            # NCBI GFF3: the feature type (lnc_RNA, snoRNA...) is its GTF's transcript_biotype; gbkey is coarser
+            biotype = _first(a, "transcript_biotype", "transcript_type", "biotype") or ftype
             for gid in gids:
                 by_gene[gid].append(Transcript(tid, gid, self._seqid_to_canon[seqid], start - 1, end, strand,
                                                biotype, tuple(exons), tuple(cds), canonical))
