@@ -24,8 +24,9 @@ locked() {  # the locked version of package $1 (torch is locked without a local 
 [ -f "$LOCK" ] || { echo "[setup] error: $LOCK is missing (make it: bash scripts/lock.sh)" >&2; exit 1; }
 stamp="$VENV/.plantllm-setup"
 want="$(cat pyproject.toml "$LOCK" scripts/setup.sh | sha256sum | cut -c1-16)"
-have_tools() {  # bedtools; SnpEff, SnpSift (Debian names it snpSift), bcftools, tabix for variant annotation
-  command -v bedtools >/dev/null && command -v snpEff >/dev/null && command -v bcftools >/dev/null \
+have_tools() {  # bedtools; SnpEff, SnpSift (Debian names it snpSift), bcftools, tabix for variant annotation;
+  # a C compiler and zlib's headers: mappy (minimap2) is published on PyPI as source only
+  command -v gcc >/dev/null && [ -f /usr/include/zlib.h ] && command -v bedtools >/dev/null && command -v snpEff >/dev/null && command -v bcftools >/dev/null \
     && command -v tabix >/dev/null && { command -v SnpSift >/dev/null || command -v snpSift >/dev/null; }
 }
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && have_tools; then
@@ -34,9 +35,9 @@ fi
 rm -f "$stamp"  # until this run has finished
 
 if ! have_tools; then
-  echo "[setup] installing bedtools snpeff snpsift bcftools tabix (apt)"
+  echo "[setup] installing bedtools snpeff snpsift bcftools tabix gcc zlib1g-dev (apt)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bedtools snpeff snpsift bcftools tabix >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq bedtools snpeff snpsift bcftools tabix gcc zlib1g-dev >/dev/null
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

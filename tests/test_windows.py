@@ -114,3 +114,28 @@ def test_held_out_chromosome(tmp_path):
     m = build_pretrain(asm, tmp_path / "c", WindowParams(length=1000, stride=1000),
                        Splitter(0, 0, val_chroms=(), test_chroms=("1",)))
     assert m["split_sizes"]["train"] == 0 and m["split_sizes"]["test"] > 900
+
+
+def test_regions_coding_windows_are_mostly_coding(asm):
+    """regions='coding' tiles canonical CDS segments +/- flank: its windows are mostly coding sequence,
+    and far more so than windows of whole genes (introns, UTRs) or of the chromosome."""
+    from plantllm.data.tasks.pretrain import region_intervals
+
+    cds = sorted((s, e) for t in asm.annotation.canonical_transcripts() if t.coding and t.chrom == "1"
+                 for s, e in t.cds)
+    starts, ends = np.array([s for s, _ in cds]), np.array([e for _, e in cds])
+
+    def coding_fraction(windows):
+        covered = np.zeros(1_500_000, bool)
+        for s, e in zip(starts, ends):
+            covered[s:e] = True
+        return float(np.mean([covered[w["start"]:w["end"]].mean() for w in windows]))
+
+    p = dict(length=200, stride=100, flank=50)
+    coding = list(chromosome_windows(asm, "1", WindowParams(regions="coding", **p)))
+    genes = list(chromosome_windows(asm, "1", WindowParams(regions="genes", **p)))
+    whole = list(chromosome_windows(asm, "1", WindowParams(length=200, stride=100)))
+    assert coding and coding_fraction(coding) > coding_fraction(genes) + 0.1 > coding_fraction(whole) + 0.2
+    # every tiled interval is CDS segments widened by the flank: it starts and ends `flank` off a segment
+    iv = region_intervals(asm, "1", "coding", 50)
+    assert all(np.isin(s + 50, starts) or s == 0 for s, _ in iv) and all(np.isin(e - 50, ends) for _, e in iv)

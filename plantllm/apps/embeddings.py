@@ -11,8 +11,6 @@ end, embedding as a list of float32; pandas, pyarrow, polars and R arrow read it
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from plantllm.apps import WORKER
 from plantllm.core.errors import PlantLLMError
 from plantllm.core.io import atomic_path, atomic_write
 from plantllm.data.windows import tile
-from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
+from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint
 from plantllm.models.runner import POOLINGS, ModelRunner
 from plantllm.species.assembly import Assembly
 
@@ -131,16 +129,13 @@ def embed_regions(model_dir: str | Path, asm: Assembly, out: str | Path, *, regi
                      trust_remote_code=trust_remote_code)
     job.prepare()
     spec = EmbedJobSpec(**job.plan["plan"]["spec"])
-    t0 = time.time()
-    rank, world, _ = rank_world()
-    if not job.execute(lambda: ShardEmbedder(spec), "embedding windows", worker=WORKER, nproc=nproc,
-                       hostfile=hostfile):
-        return {"rank": rank, "world": world}  # under srun rank 0 merges
-    seconds = time.time() - t0
-    summary = {"model": str(model_dir), "species": asm.card.name, "window": window, "stride": stride,
-               "pooling": pooling, "regions_bp": sum(e - s for _, s, e in regions), "shards": len(job.shards),
-               "seconds": round(seconds, 1), "precision": precision, **write_embeddings(asm, job, out, window)}
-    summary["windows_per_s"] = round(summary["windows"] / max(seconds, 1e-9), 1)
-    with atomic_write(out / "summary.json") as fh:
-        json.dump(summary, fh, indent=2)
-    return summary
+
+    def merge(seconds: float) -> dict:
+        summary = {"model": str(model_dir), "species": asm.card.name, "window": window, "stride": stride,
+                   "pooling": pooling, "regions_bp": sum(e - s for _, s, e in regions), "shards": len(job.shards),
+                   "seconds": round(seconds, 1), "precision": precision, **write_embeddings(asm, job, out, window)}
+        summary["windows_per_s"] = round(summary["windows"] / max(seconds, 1e-9), 1)
+        return summary
+
+    return job.complete(lambda: ShardEmbedder(spec), "embedding windows", merge, worker=WORKER, nproc=nproc,
+                        hostfile=hostfile)

@@ -157,12 +157,18 @@ def kmer_enrichment(fg: list[str], bg: list[str], k: int = 6):
     return df.sort_values(["p", "log2_odds"], ascending=[True, False]).reset_index(drop=True)
 
 
+def kmer_ppm(kmer: str) -> np.ndarray:
+    """(4, k) PPM of a k-mer: its bases at 0.955, the others at 0.015 (TOMTOM needs no zero)."""
+    oh = np.array([[1.0 if c == b else 0.0 for c in kmer.upper()] for b in ALPHABET])
+    return oh * 0.94 + 0.015
+
+
 def kmer_motifs(enrichment, top: int = 20, q_max: float = 0.05) -> list[Motif]:
     sig = enrichment[enrichment["q"] <= q_max].head(top)
     out = []
     for r in sig.itertuples():
         oh = np.array([[1.0 if c == b else 0.0 for c in r.kmer] for b in ALPHABET])
-        out.append(Motif(id=f"kmer-{len(out) + 1}", ppm=oh * 0.94 + 0.015, cwm=oh, n_seqlets=int(r.foreground),
+        out.append(Motif(id=f"kmer-{len(out) + 1}", ppm=kmer_ppm(r.kmer), cwm=oh, n_seqlets=int(r.foreground),
                          n_sequences=int(r.foreground), consensus=r.kmer, source="k-mer enrichment",
                          extra={"log2_odds": r.log2_odds, "q": r.q}))
     return out

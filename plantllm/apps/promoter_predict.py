@@ -11,7 +11,6 @@ bgzipped with a tabix index.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,31 +144,31 @@ def predict_promoters(model_dir: str | Path, asm: Assembly, out: str | Path, *,
     job = plan_scan(asm, model_dir, out, regions, params, shard_size, precision)
     job.prepare()
     spec = ScanJobSpec(**job.plan["plan"]["spec"])
-    t0 = time.time()
-    rank, world, _ = rank_world()
-    if not job.execute(lambda: ShardScanner(spec), "scanning", worker=WORKER, nproc=nproc, hostfile=hostfile):
-        return {"rank": rank, "world": world}  # under srun rank 0 merges
-    seconds = time.time() - t0
-    res = merged_scan(job, asm)
-    write_bigwigs(asm, res, params, out)
-    if bedgraph:
-        write_bedgraphs(asm, res, params, out)
-    calls = call_regions(asm, res, params, threshold=threshold, top_k=top_k)
-    index_bed(write_calls(asm, calls, out))
-    windows = int(len(res["score"]) // 2)
-    summary: dict = {"model": str(model_dir), "species": asm.card.name, "regions_bp": sum(e - s for _, s, e in regions),
-                     "windows": windows, "seconds": round(seconds, 1), "shards": len(job.shards),
-                     "processes": max(nproc, world), "windows_per_s": round(windows / max(seconds, 1e-9), 1),
-                     "forwards_per_window": forwards_per_site(model_dir),  # 1: an RC-equivariant model, both strands
-                     "window": {"upstream": params.upstream, "downstream": params.downstream, "stride": params.stride},
-                     "calls": len(calls), "threshold": threshold, "top_k": top_k, "precision": precision}
-    if evaluate is not None and asm.has_annotation:
-        ev = evaluate_scan(asm, ModelScorer(model_dir), res, calls, regions, params, evaluate, out,
-                           baselines=baselines)
-        with atomic_write(out / "evaluation.json") as fh:
-            json.dump(ev, fh, indent=2)
-        summary["evaluation"] = ev
-    with atomic_write(out / "summary.json") as fh:
-        json.dump(summary, fh, indent=2, default=str)
-    return summary
+
+    def merge(seconds: float) -> dict:
+        res = merged_scan(job, asm)
+        write_bigwigs(asm, res, params, out)
+        if bedgraph:
+            write_bedgraphs(asm, res, params, out)
+        calls = call_regions(asm, res, params, threshold=threshold, top_k=top_k)
+        index_bed(write_calls(asm, calls, out))
+        windows = int(len(res["score"]) // 2)
+        summary: dict = {"model": str(model_dir), "species": asm.card.name,
+                         "regions_bp": sum(e - s for _, s, e in regions), "windows": windows,
+                         "seconds": round(seconds, 1), "shards": len(job.shards),
+                         "processes": max(nproc, rank_world()[1]),
+                         "windows_per_s": round(windows / max(seconds, 1e-9), 1),
+                         "forwards_per_window": forwards_per_site(model_dir),  # 1: RC-equivariant, both strands
+                         "window": {"upstream": params.upstream, "downstream": params.downstream,
+                                    "stride": params.stride},
+                         "calls": len(calls), "threshold": threshold, "top_k": top_k, "precision": precision}
+        if evaluate is not None and asm.has_annotation:
+            ev = evaluate_scan(asm, ModelScorer(model_dir), res, calls, regions, params, evaluate, out,
+                               baselines=baselines)
+            with atomic_write(out / "evaluation.json") as fh:
+                json.dump(ev, fh, indent=2)
+            summary["evaluation"] = ev
+        return summary
+
+    return job.complete(lambda: ShardScanner(spec), "scanning", merge, worker=WORKER, nproc=nproc, hostfile=hostfile)
 

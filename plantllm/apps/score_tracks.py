@@ -14,8 +14,6 @@ ALT at the masked base, averaged over the forward window and its reverse complem
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,10 +23,10 @@ import pysam
 
 from plantllm.apps.variant_scoring import VariantScorer
 from plantllm.core.errors import PlantLLMError
-from plantllm.core.io import atomic_path, atomic_write, tabix_index
+from plantllm.core.io import atomic_path, tabix_index
 from plantllm.data.tasks.variants import site_windows
 from plantllm.apps import WORKER
-from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
+from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint
 from plantllm.species.assembly import Assembly
 
 ACGT = "ACGT"
@@ -137,19 +135,16 @@ def score_tracks(model_dir: str | Path, asm: Assembly, out: str | Path, *, regio
         {"fasta": asm.card.fasta, "model": Path(model_dir) / "config.json",
          "weights": Path(model_dir) / "model.safetensors"})}, shards)
     job.prepare()
-    t0 = time.time()
-    rank, world, _ = rank_world()
-    if not job.execute(lambda: ShardTracker(spec), "scoring positions", worker=WORKER, nproc=nproc,
-                       hostfile=hostfile):
-        return {"rank": rank, "world": world}  # under srun rank 0 merges
-    seconds = time.time() - t0
-    summary = {"model": str(model_dir), "species": asm.card.name, "window": window, "step": step,
-               "regions_bp": sum(e - s for _, s, e in regions), "shards": len(shards), "seconds": round(seconds, 1),
-               "precision": precision, **write_tracks(asm, job, out, step)}
-    summary["positions_per_s"] = round(summary["positions"] / max(seconds, 1e-9), 1)
-    with atomic_write(out / "summary.json") as fh:
-        json.dump(summary, fh, indent=2)
-    return summary
+
+    def merge(seconds: float) -> dict:
+        summary = {"model": str(model_dir), "species": asm.card.name, "window": window, "step": step,
+                   "regions_bp": sum(e - s for _, s, e in regions), "shards": len(shards),
+                   "seconds": round(seconds, 1), "precision": precision, **write_tracks(asm, job, out, step)}
+        summary["positions_per_s"] = round(summary["positions"] / max(seconds, 1e-9), 1)
+        return summary
+
+    return job.complete(lambda: ShardTracker(spec), "scoring positions", merge, worker=WORKER, nproc=nproc,
+                        hostfile=hostfile)
 
 
 class TrackLookup:

@@ -162,13 +162,19 @@ class VariantScorer:
             # every ALT window of the batch tokenized in one call; its tokens at the masked positions are the ALT's
             flat = [a for alts in alts_all for a in alts]
             alt_ids = self.runner.encode(flat)["input_ids"]
+            # every term of the sums at once: ALT k of site i, masked token m of the site (row first[i] + m of logp)
+            ntok = np.array([len(ts) for ts in cols])
+            site = np.repeat(np.arange(len(alts_all)), [len(a) for a in alts_all])  # ALT k -> its site
+            per_alt = ntok[site]
+            alt_of = np.repeat(np.arange(len(flat)), per_alt)
+            lrow = torch.from_numpy(np.concatenate([[0], np.cumsum(ntok)])[site][alt_of]
+                                    + np.arange(len(alt_of)) - np.repeat(np.cumsum(per_alt) - per_alt, per_alt))
+            diff = logp[lrow, alt_ids[torch.from_numpy(alt_of), toks[lrow]]] - ref_lp[lrow]
+            sums = torch.zeros(len(flat), dtype=diff.dtype).index_add_(0, torch.from_numpy(alt_of), diff).tolist()
             k = 0
-            first = np.concatenate([[0], np.cumsum([len(ts) for ts in cols])]).tolist()
             for i, alts in enumerate(alts_all):
-                sl = slice(first[i], first[i + 1])
                 for j in range(len(alts)):
-                    diff = logp[sl][torch.arange(len(cols[i])), alt_ids[k, cols[i]]] - ref_lp[sl]
-                    out[i][j] += float(diff.sum()) / len(strands)
+                    out[i][j] += sums[k] / len(strands)
                     k += 1
         return out
 
@@ -294,12 +300,16 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
     pending: list[list[tuple[Variant, str, str]]] = []
     inside = IntervalIndex(regions) if regions is not None else None
 
+    subgenome: dict[str, str] = {}  # per chromosome, looked up once (the card's lookup is a linear search)
+
     def row(v: Variant, ref: str, alt: str, vals: tuple, by: str, cal: tuple = (), on_genome: bool = True) -> Scored:
         csq = ann.annotate(v.chrom, v.pos, ref, alt, v.end if v.end > 0 else None, info=v.info) \
             if ann and on_genome else None
         rep_hit = bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]) if on_genome else False
-        return Scored(v, csq, vals[0], asm.card.subgenome_of(v.chrom) or "", rep_hit, vals, by,
-                      cal or (nan if calibrated else ()))
+        sub = subgenome.get(v.chrom)
+        if sub is None:
+            sub = subgenome[v.chrom] = asm.card.subgenome_of(v.chrom) or ""
+        return Scored(v, csq, vals[0], sub, rep_hit, vals, by, cal or (nan if calibrated else ()))
 
     def flush():
         sites = []
@@ -318,11 +328,12 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
         pending.clear()
 
     last_key = None
+    fasta_chroms = set(asm.genome.chromosomes(nuclear_only=False))
     for v in variants:
         if inside is not None and not inside.any_overlap(v.chrom, v.pos, v.pos + 1):
             st.outside_regions += 1
             continue
-        if not in_fasta(asm.genome, v, st):
+        if v.chrom not in fasta_chroms and not in_fasta(asm.genome, v, st):  # counted by in_fasta
             continue
         mismatches, past = st.ref_mismatch, st.past_end
         if not check_ref(asm.genome, v, st):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +31,7 @@ from plantllm.apps.variant_report import (RowLocator, consequence_auroc, label_a
 from plantllm.apps.variant_scoring import Scored, VariantScorer, check_scored, score_variants
 from plantllm.core.errors import ChromosomeError, InputFileError, PlantLLMError, did_you_mean
 from plantllm.core.intervals import IntervalIndex
-from plantllm.core.io import atomic_path, atomic_write, open_text, require_file, tabix_index
+from plantllm.core.io import atomic_path, open_text, require_file, tabix_index
 from plantllm.core.tables import checked_lines
 from plantllm.apps import WORKER
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
@@ -204,13 +204,13 @@ class ShardScorer:
     def __call__(self, shard: Shard) -> pa.Table:
         st = VcfStats()
         name = self.spec.contigs.get(shard.chrom)
-        rows: list[Scored] = []
+        rows: Iterator[Scored] = iter(())
         if name is not None:
             first = self.spec.first_lines.get(shard.name)
             variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
                                 first_line=first, source=self.spec.vcf, structural=True, strict_ploidy=True)
-            rows = list(score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
-                                       annotator=self.annotator, lookup=self.lookup))
+            rows = score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
+                                  annotator=self.annotator, lookup=self.lookup)
         return _table(rows, st, len(self.scorers), self.spec.calibrated)
 
 
@@ -230,10 +230,23 @@ PART_SCHEMA = [("record", pa.int64()), ("line", pa.int64()), ("chrom", pa.string
                ("ploidy", pa.int64()), ("scored_by", pa.string())]
 
 
-def _table(rows: list[Scored], st: VcfStats, n_models: int, calibrated: bool = False) -> pa.Table:
-    cols: dict[str, list] = {k: [] for k, _ in PART_SCHEMA}
-    scores: list[list[float]] = [[] for _ in range(n_models)]
-    cal: list[list[float]] = [[] for _ in range(n_models)]
+def _table(rows: Iterator[Scored], st: VcfStats, n_models: int, calibrated: bool = False,
+           chunk: int = 50_000) -> pa.Table:
+    """The part table of a shard's scored rows, built as the rows stream in: every ``chunk`` rows the columns
+    become Arrow arrays, so no Python object per variant is kept (a shard of a dense panel holds millions, and
+    each consequence carries its ANN entries)."""
+    names = [k for k, _ in PART_SCHEMA] + [f"score{m}" for m in range(n_models)] + \
+        ([f"calibrated{m}" for m in range(n_models)] if calibrated else [])
+    types = {n: pa.float64() for n in names} | dict(PART_SCHEMA)  # the scores: float64
+    schema = pa.schema([(n, types[n]) for n in names])
+    cols: dict[str, list] = {n: [] for n in names}
+    batches: list[pa.RecordBatch] = []
+
+    def flush():
+        batches.append(pa.record_batch([pa.array(cols[n], type=types[n]) for n in names], schema=schema))
+        for n in names:
+            cols[n].clear()
+
     for r in rows:
         v, c = r.variant, r.consequence
         for k, val in (("record", v.record), ("line", v.line), ("chrom", v.chrom), ("pos", v.pos), ("id", v.id),
@@ -245,16 +258,19 @@ def _table(rows: list[Scored], st: VcfStats, n_models: int, calibrated: bool = F
                        ("ploidy", v.ploidy), ("scored_by", r.scored_by)):
             cols[k].append(val)
         for m in range(n_models):
-            scores[m].append(r.scores[m])
+            cols[f"score{m}"].append(r.scores[m])
             if calibrated:
-                cal[m].append(r.calibrated[m])
-    arrays = {k: pa.array(cols[k], type=t) for k, t in PART_SCHEMA}
-    arrays.update({f"score{m}": pa.array(scores[m], type=pa.float64()) for m in range(n_models)})
-    if calibrated:
-        arrays.update({f"calibrated{m}": pa.array(cal[m], type=pa.float64()) for m in range(n_models)})
-    table = pa.table(arrays)
-    # record order within the shard (rows from precomputed tracks come before the batched ones)
-    table = table.take(pa.array(np.lexsort((cols["alt_index"], cols["record"])))) if rows else table
+                cols[f"calibrated{m}"].append(r.calibrated[m])
+        if len(cols["record"]) >= chunk:
+            flush()
+    if cols["record"] or not batches:
+        flush()
+    table = pa.Table.from_batches(batches, schema=schema)
+    # record order within the shard (rows from precomputed tracks and unscored rows come before the batched ones);
+    # rows already in order (the usual case) are not copied
+    order = np.lexsort((table.column("alt_index").to_numpy(), table.column("record").to_numpy()))
+    if len(order) and (np.diff(order) < 0).any():
+        table = table.take(pa.array(order))
     return table.replace_schema_metadata({"plantllm_vcf_stats": json.dumps(asdict(st))})
 
 
@@ -322,22 +338,19 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
     job = _planned(asm, Path(vcf), out, models=dirs, methods=methods, window=window, batch_size=batch_size,
                    regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code, precision=precision,
                    tracks=tracks, calibrated=calibrated, use_existing_annotation=use_existing_annotation)
-    t0 = time.time()
-    rank, world, _ = rank_world()
-    if not job.execute(lambda: ShardScorer(VariantJobSpec(**job.plan["plan"]["spec"])), "scoring variants",
-                       worker=WORKER, nproc=nproc, hostfile=hostfile):
-        return {"rank": rank, "world": world}  # under srun rank 0 merges
-    seconds = time.time() - t0
-    table, shard_rows, st = merged(job, asm, vcf)
-    if not table.num_rows:
-        raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
-    summary = write_outputs(asm, vcf, job, table, shard_rows, st, out, dirs, methods, window, labels,
-                            priority=priority, calibrated=calibrated, keep_annotation=use_existing_annotation)
-    summary.update(seconds=round(seconds, 1), variants_per_s=round(table.num_rows / max(seconds, 1e-9), 1),
-                   shards=len(job.shards), processes=max(nproc, world), precision=precision)
-    with atomic_write(out / "summary.json") as fh:
-        json.dump(summary, fh, indent=2, default=str)
-    return summary
+
+    def merge(seconds: float) -> dict:
+        table, shard_rows, st = merged(job, asm, vcf)
+        if not table.num_rows:
+            raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
+        summary = write_outputs(asm, vcf, job, table, shard_rows, st, out, dirs, methods, window, labels,
+                                priority=priority, calibrated=calibrated, keep_annotation=use_existing_annotation)
+        summary.update(seconds=round(seconds, 1), variants_per_s=round(table.num_rows / max(seconds, 1e-9), 1),
+                       shards=len(job.shards), processes=max(nproc, rank_world()[1]), precision=precision)
+        return summary
+
+    return job.complete(lambda: ShardScorer(VariantJobSpec(**job.plan["plan"]["spec"])), "scoring variants", merge,
+                        worker=WORKER, nproc=nproc, hostfile=hostfile)
 
 
 def _nanmean(x: np.ndarray) -> float | None:

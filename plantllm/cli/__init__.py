@@ -18,7 +18,7 @@ import traceback
 import typer
 
 from plantllm import __version__
-from plantllm.cli import bench, data, demo, design, models, motifs, predict, species, variants
+from plantllm.cli import bench, compare, data, demo, design, models, motifs, predict, species, variants
 from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 
@@ -43,10 +43,11 @@ def _root(
 
 for _name, _group in (("species", species.app), ("data", data.app), ("tokenizer", models.tok_app),
                       ("model", models.model_app), ("predict", predict.app), ("variants", variants.app),
-                      ("bench", bench.app), ("design", design.app)):
+                      ("bench", bench.app), ("design", design.app), ("motifs", motifs.app),
+                      ("compare", compare.app)):
     app.add_typer(_group, name=_name)
 for _name, _command in (("pretrain", models.pretrain_cmd), ("finetune", models.finetune_cmd),
-                        ("motifs", motifs.motifs_cmd), ("mutagenesis", motifs.mutagenesis_cmd),
+                        ("mutagenesis", motifs.mutagenesis_cmd),
                         ("demo", demo.demo_cmd)):
     app.command(_name)(_command)
 

@@ -32,7 +32,8 @@ def data_pretrain(
     species: str = SpeciesArg, out: Path = OutOpt, fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
     length: int = typer.Option(512, "--length", help="Window length (bp)."),
     stride: int = typer.Option(512, "--stride", help="Step between window starts (bp)."),
-    regions: str = typer.Option("all", "--regions", help="all, genes, promoters or intergenic."),
+    regions: str = typer.Option("all", "--regions", help="all, genes, coding (CDS +/- flank), promoters or "
+                                "intergenic."),
     flank: int = typer.Option(1000, "--flank", help="Flank around genes/TSSs for --regions (bp)."),
     max_n: float = typer.Option(0.1, "--max-n", help="Drop windows with more N than this fraction."),
     rc: bool = typer.Option(False, "--rc-augment", help="Add the reverse complement of each training window."),
@@ -47,6 +48,20 @@ def data_pretrain(
     params = WindowParams(length, stride, max_n, regions, flank, rc, balance, subgenome_weights(weights),
                           tuple(comma_list(chroms)))
     _print_sizes(build_pretrain(asm, out, params, split.splitter(asm), seed=split.seed, force=split.force))
+
+
+@app.command("combine")
+def data_combine(
+    parts: list[Path] = typer.Argument(..., help="Datasets of one kind, e.g. each species' pretraining corpus."),
+    out: Path = OutOpt,
+    max_per_part: int = typer.Option(0, "--max-per-part", help="At most this many rows of each part per split "
+                                     "(seeded random subset; 0 = all)."),
+    seed: int = typer.Option(0, "--seed"), force: bool = typer.Option(False, "--force", help="Rebuild."),
+) -> None:
+    """Combine datasets split by split (a multi-species pretraining corpus)."""
+    from plantllm.data.combine import combine_datasets
+
+    _print_sizes(combine_datasets(parts, out, max_per_part=max_per_part or None, seed=seed, force=force))
 
 
 @app.command("promoter")

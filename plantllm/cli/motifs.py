@@ -6,12 +6,29 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from plantllm.cli.options import FastaOpt, RemoteCodeOpt, TargetOpt, out_option, regions_of
 from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 
 
+class _DiscoverByDefault(TyperGroup):
+    """``plantllm motifs MODEL -o OUT ...`` stays discovery: arguments that do not name a subcommand
+    (or ask for the group's --help) go to ``discover``."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] != "--help":
+            args = ["discover", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_DiscoverByDefault, no_args_is_help=True,
+                  help="Motif discovery (`plantllm motifs MODEL -o OUT`, the same as `plantllm motifs discover "
+                       "MODEL -o OUT`) and motifs matched across species (`plantllm motifs compare`).")
+
+
+@app.command("discover")
 def motifs_cmd(
     model: Path = typer.Argument(..., help="Fine-tuned classifier folder (e.g. a promoter model)."),
     out: Path = out_option("Output folder (MEME, TSV, logos, report)."),
@@ -40,6 +57,72 @@ def motifs_cmd(
                  fdr=fdr, min_size=min_seqlets, trust_remote_code=trust_remote_code)
     con.info(f"{s['seqlets']} seqlets ({s['seqlet_threshold']}) -> {len(s['motifs'])} motifs; "
              f"cis-elements named: {', '.join(s['recovered']['model']) or 'none'}; report: {out}/report.html")
+
+
+@app.command("compare")
+def compare_cmd(
+    species: list[str] = typer.Argument(..., help="NAME=FOLDER per species, each a `plantllm motifs` output "
+                                                   "(with --model: NAME=FASTA or NAME=DATASET folder)."),
+    out: Path = out_option("Output folder (clusters.tsv, members.tsv, motifs.meme, PNGs, report.md)."),
+    max_q: float = typer.Option(0.05, "--max-q", help="Two motifs match when TOMTOM's q-value (BH over the "
+                                                      "other species' motifs) is at most this, both ways."),
+    max_evalue: Optional[float] = typer.Option(None, "--max-evalue", help="Or: match on TOMTOM's E-value "
+                                                                          "(p x motifs) at most this."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Run discovery per species first with this "
+                                                               "fine-tuned classifier (into OUT/species/NAME)."),
+    kmers_only: bool = typer.Option(False, "--kmers-only", help="Or: run only the 6-mer enrichment baseline per "
+                                                                "species (no model; NAME=FASTA or NAME=DATASET)."),
+    split: str = typer.Option("test", "--split", help="With --model and datasets: the split to explain."),
+    label: int = typer.Option(1, "--label", help="With --model and datasets: explain this label."),
+    n: int = typer.Option(200, "--n", help="With --model: at most this many sequences per species."),
+    method: str = typer.Option("ism", "--method", help="With --model: ism or ig."),
+    fdr: float = typer.Option(0.1, "--fdr", help="With --model: target FDR of seqlet calls."),
+    min_seqlets: int = typer.Option(5, "--min-seqlets", help="With --model: smallest motif (seqlets)."),
+    trust_remote_code: bool = RemoteCodeOpt,
+) -> None:
+    """Motifs matched across species with TOMTOM: shared and species-specific motifs, as a table, MEME, plots."""
+    from plantllm.apps.motif_comparison import parse_named
+    from plantllm.apps.motif_comparison_report import compare_folders
+
+    named = parse_named(species)
+    if model is not None or kmers_only:
+        named = _discover_each(model, named, out, split=split, label=label, n=n, method=method, fdr=fdr,
+                               min_seqlets=min_seqlets, trust_remote_code=trust_remote_code)
+    s = compare_folders(named, out, max_q=max_q, max_evalue=max_evalue)
+    for tag, d in s["sources"].items():
+        con.info(f"{tag} motifs ({', '.join(f'{k} {v}' for k, v in d['motifs'].items())}): {d['clusters']} clusters, "
+                 f"{d['shared']} shared, named shared elements: {', '.join(d['shared_elements']) or 'none'}")
+    con.info(f"wrote {out}/clusters.tsv, motifs.meme, presence.png, shared_logos.png, report.md")
+
+
+def _discover_each(model: Optional[Path], named: list[tuple[str, Path]], out: Path, **kw) -> list[tuple[str, Path]]:
+    """Motif discovery per species (NAME=FASTA or NAME=DATASET) with one model, or the k-mer baseline alone
+    (model None) -> [(name, its output folder)]."""
+    from plantllm.apps.motif_comparison_report import discover_kmers
+    from plantllm.apps.motif_discovery import discover, read_sequences
+    from plantllm.core.errors import MissingFileError
+
+    for name, path in named:  # every input checked before the first (slow) discovery
+        if not path.exists():
+            raise MissingFileError(f"{name}: FASTA or dataset folder not found", path=path)
+    inputs = []
+    for name, path in named:
+        ds = path.is_dir()
+        fg, bg, names, desc = read_sequences(dataset=path if ds else None, fasta=None if ds else path,
+                                             split=kw["split"], label=kw["label"], n=kw["n"])
+        inputs.append((name, fg, bg, names, desc))
+    done = []
+    for name, fg, bg, names, desc in inputs:
+        con.info(f"motif discovery in {name}: {desc}")
+        if model is None:
+            discover_kmers(fg, out / "species" / name, background=bg, description=f"{name}: {desc}")
+            done.append((name, out / "species" / name))
+            continue
+        discover(model, fg, out / "species" / name, background=bg, names=names, method=kw["method"],
+                 description=f"{name}: {desc}", fdr=kw["fdr"], min_size=kw["min_seqlets"],
+                 trust_remote_code=kw["trust_remote_code"])
+        done.append((name, out / "species" / name))
+    return done
 
 
 def mutagenesis_cmd(

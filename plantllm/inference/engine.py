@@ -197,6 +197,22 @@ class Job:
         self.wait_for_all()
         return True
 
+    def complete(self, make_work: Callable[[], Callable[[Shard], pa.Table]], label: str,
+                 merge: Callable[[float], dict], *, worker: str, nproc: int = 1,
+                 hostfile: str | Path | None = None) -> dict:
+        """The whole run of an application on the engine: ``execute`` the shards, then, in the process that
+        merges, ``merge(seconds of the shards' work)`` writes the outputs and returns the summary, which is
+        written atomically to ``<out>/summary.json`` and returned. Another rank under srun returns
+        ``{"rank": r, "world": n}`` (rank 0 merges)."""
+        t0 = time.time()
+        rank, world, _ = rank_world()
+        if not self.execute(make_work, label, worker=worker, nproc=nproc, hostfile=hostfile):
+            return {"rank": rank, "world": world}
+        summary = merge(time.time() - t0)
+        with atomic_write(self.dir.parent / "summary.json") as fh:
+            json.dump(summary, fh, indent=2, default=str)
+        return summary
+
     def wait_for_all(self, timeout: float = 7 * 24 * 3600, poll: float = 2.0) -> None:
         """Rank 0 under srun: wait until every shard of the plan has its marker."""
         t0 = time.time()

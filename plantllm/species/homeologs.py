@@ -50,15 +50,44 @@ class HomeologResult:
     genes_scored: dict[str, int] = field(default_factory=dict)
 
 
-def _similarity(a: list[str], b: list[str], k: int):
+def _vectors(a: list[str], b: list[str], k: int):
+    """L2-normalised binary k-mer vectors of ``a`` and ``b`` (one pass over the sequences), rows as CSR."""
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.preprocessing import normalize
 
     vec = CountVectorizer(analyzer="char", ngram_range=(k, k), binary=True, lowercase=False, dtype=np.float32)
-    vec.fit(a + b)
-    A = normalize(vec.transform(a))
-    B = normalize(vec.transform(b))
+    X = normalize(vec.fit_transform(a + b)).tocsr()
+    return X[: len(a)], X[len(a):]
+
+
+def _similarity(a: list[str], b: list[str], k: int):
+    A, B = _vectors(a, b, k)
     return (A @ B.T).tocsr()
+
+
+def best_reciprocal_hits(a: dict[str, str], b: dict[str, str], *, k: int = 5, min_similarity: float = 0.3,
+                         only: set[str] | None = None) -> list[tuple[str, str, float]]:
+    """(gene of a, gene of b, similarity) for every pair of proteins that are each other's best hit
+    (subgenomes of one assembly here; two species' proteomes for ``apps.orthologs``). ``only``: just these genes
+    of ``a`` (their best hits in ``b`` are still checked against all of ``a``), a fraction of the products."""
+    ga, gb = list(a), list(b)
+    if not ga or not gb:
+        return []
+    rows = [i for i, g in enumerate(ga) if only is None or g in only]
+    if not rows:
+        return []
+    A, B = _vectors([a[g] for g in ga], [b[g] for g in gb], k)
+    S = (A[rows] @ B.T).tocsr()
+    best_b = np.asarray(S.argmax(axis=1)).ravel()
+    hit_cols = sorted(set(best_b.tolist()))
+    T = (A @ B[hit_cols].T).tocsr()  # the hits against all of a
+    best_a = dict(zip(hit_cols, np.asarray(T.argmax(axis=0)).ravel().tolist()))
+    out = []
+    for r, j in enumerate(best_b):
+        v = S[r, j]
+        if v >= min_similarity and best_a[int(j)] == rows[r]:
+            out.append((ga[rows[r]], gb[j], float(v)))
+    return out
 
 
 def find_homeologs(asm: Assembly, *, k: int = 5, min_similarity: float = 0.3, families: bool = False) -> HomeologResult:
@@ -80,14 +109,9 @@ def find_homeologs(asm: Assembly, *, k: int = 5, min_similarity: float = 0.3, fa
     else:
         for x in range(len(labels)):
             for y in range(x + 1, len(labels)):
-                ga, gb = by_sub[labels[x]], by_sub[labels[y]]
-                S = _similarity([prots[g][0] for g in ga], [prots[g][0] for g in gb], k)
-                best_b = np.asarray(S.argmax(axis=1)).ravel()
-                best_a = np.asarray(S.argmax(axis=0)).ravel()
-                for i, j in enumerate(best_b):
-                    v = S[i, j]
-                    if v >= min_similarity and best_a[j] == i:
-                        pairs.append((ga[i], gb[j], float(v)))
+                pairs += best_reciprocal_hits({g: prots[g][0] for g in by_sub[labels[x]]},
+                                              {g: prots[g][0] for g in by_sub[labels[y]]}, k=k,
+                                              min_similarity=min_similarity)
     groups = _union_find(pairs, list(prots))
     con.info(f"homeologs: {len(pairs):,} pairs, {len(set(groups.values())):,} groups over {len(prots):,} genes")
     return HomeologResult(pairs, groups, {k2: len(v) for k2, v in by_sub.items()})

