@@ -339,3 +339,19 @@ def test_score_keeps_an_existing_vep_annotation(asm, mlm, tmp_path):
     run_scoring(asm, vep, mlm, tmp_path / "own", method="llr", window=64)
     row = dict(zip(*[x.split("\t") for x in (tmp_path / "own" / "ranked.tsv").read_text().splitlines()]))
     assert row["consequence"] == "start_lost"
+
+
+def test_alt_equal_to_ref_is_counted_and_the_record_still_written(asm, mlm, tmp_path):
+    """A multi-allelic record whose first ALT repeats the REF (some callers write that): the ALT is left out of
+    scoring and counted, the real ALT is scored, and the scored VCF carries ANN for the real ALT only."""
+    ref = asm.genome.fetch("1", 3799, 3800).upper()
+    alt = "A" if ref != "A" else "C"
+    src = tmp_path / "in.vcf"
+    src.write_text("##fileformat=VCFv4.2\n##contig=<ID=NC_003070.9,length=30427671>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"NC_003070.9\t3800\t.\t{ref}\t{ref},{alt}\t.\t.\t.\n")
+    s = run_scoring(asm, src, mlm, tmp_path / "out", method="llr", window=64, batch_size=16)
+    assert s["scored"] == 1 and s["vcf_stats"]["alt_equals_ref"] == 1
+    with pysam.VariantFile(str(tmp_path / "out" / "scored.vcf.gz")) as v:
+        (rec,) = list(v)
+    assert {e.split("|")[0] for e in rec.info["ANN"]} == {alt}
