@@ -139,8 +139,8 @@ def _annotated(line: str, rec, asm: Assembly, ann: ConsequenceAnnotator, t, stat
         if set(ref) <= set("ACGT") and asm.genome.fetch(canon, rec.start, rec.start + len(ref)).upper() != ref:
             stats["ref_mismatch"] += 1
         for alt in rec.alts or ():
-            if "[" in alt or "]" in alt or alt == "*" or alt == ".":
-                continue
+            if "[" in alt or "]" in alt or alt == "*" or alt == "." or alt.upper() == ref.upper():
+                continue  # an ALT equal to REF is no change: no entry
             stats["alleles"] += 1
             end = None
             if alt.startswith("<"):

@@ -178,8 +178,6 @@ class ConsequenceAnnotator:
                 e = s
         else:
             s, r, a = _trim(pos, ref.upper(), alt.upper())
-            if not r and not a:  # ALT equals REF: no change, no entry (the VCF reader counts such ALTs)
-                return []
             e = s + len(r)
             kind = ("snv" if len(r) == 1 else "mnv") if len(r) == len(a) else "ins" if not r else \
                 "del" if not a else "delins"

@@ -189,8 +189,8 @@ def _snpeff_ann(new, rec, asm: Assembly, annotator) -> None:
         return
     entries = []
     for alt in rec.alts or ():
-        if "[" in alt or "]" in alt or alt in ("*", "."):
-            continue
+        if "[" in alt or "]" in alt or alt in ("*", ".") or alt.upper() == rec.ref.upper():
+            continue  # breakends, no-calls, and an ALT equal to REF (no change: the VCF reader counts those)
         end = rec.stop if alt.startswith("<") else None
         entries += annotator.effects(canon, rec.start, rec.ref, alt, end)
     for key in ("ANN", "LOF", "NMD"):
