@@ -88,3 +88,15 @@ def write(name: str, result: dict, markdown: str) -> Path:
     path = RESULTS / f"{name}.md"
     path.write_text(md)
     return path
+
+
+def report(name: str, result: dict, args, markdown) -> int:
+    """A benchmark's end: its parameters (all but --work) into ``result``; with --small the table is printed only,
+    else it is written with the machine to ``results/NAME.md`` and ``.json`` (``write``) and printed."""
+    result["parameters"] = {k: v for k, v in vars(args).items() if k != "work"}
+    if args.small:
+        print(markdown(result, args))
+        return 0
+    result["machine"] = machine()
+    print(write(name, result, markdown(result, args)))
+    return 0

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, write  # noqa: E402
+from _common import ROOT, report  # noqa: E402
 
 
 def _model(path: Path, config: str, seed: int = 0) -> Path:
@@ -192,8 +192,10 @@ def markdown(res: dict, a) -> str:
               f"promoters placed by best reciprocal protein hits, {ro['also_mapped']} were also placed by minimap2 "
               f"(promoter + 1 kb of gene 5' end) and {ro['same_place']} of those at the same place (same chromosome "
               "and strand, overlapping >= 50 % of the window)."]
-    lines += ["", f"Groups in all three species: {o['in_every_species']} (orthologs found in {o['seconds']} s"
-              f"{' by the command: `plantllm compare orthologs arabidopsis_thaliana arabidopsis_arenosa arabidopsis_lyrata --n-genes ' + str(o['genes']) + ' -o OUT`, reused with --orthologs' if o.get('from') else ''}).", "",
+    made = ("made earlier by `plantllm compare orthologs arabidopsis_thaliana arabidopsis_arenosa arabidopsis_lyrata "
+            f"--n-genes {o['genes']} -o OUT` and read with --orthologs" if o.get("from")
+            else f"found in {o['seconds']} s")
+    lines += ["", f"Groups in all three species: {o['in_every_species']} (orthologs {made}).", "",
               f"**Constraint** ({c['groups']} complete groups, core promoters {c['core_window']} bp, other species' "
               f"regions widened by {a.flank} bp each side before aligning; model `{c['model']}`, score window "
               f"{c['score_window']} bp; {c['seconds']} s): groups aligned {c['groups_aligned']}; elements (>= 15 bp, "
@@ -242,13 +244,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         res = run(a, work)
         res["seconds"] = round(time.time() - t0, 1)
-    res["parameters"] = {k: v for k, v in vars(a).items() if k != "work"}
-    if a.small:
-        print(markdown(res, a))
-        return 0
-    res["machine"] = machine()
-    print(write("comparative", res, markdown(res, a)))
-    return 0
+    return report("comparative", res, a, markdown)
 
 
 if __name__ == "__main__":

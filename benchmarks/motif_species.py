@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write  # noqa: E402
+from _common import report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,13 +156,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         res = run(a, work)
         res["seconds"] = round(time.time() - t0, 1)
-    res["parameters"] = {k: v for k, v in vars(a).items() if k != "work"}
-    if a.small:
-        print(markdown(res, a))
-        return 0
-    res["machine"] = machine()
-    print(write(a.name, res, markdown(res, a)))
-    return 0
+    return report(a.name, res, a, markdown)
 
 
 if __name__ == "__main__":

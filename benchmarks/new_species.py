@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write  # noqa: E402
+from _common import report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -194,13 +194,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         res = run(a, work)
         res["seconds"] = round(time.time() - t0, 1)
-    res["parameters"] = {k: v for k, v in vars(a).items() if k not in ("work",)}
-    if a.small:
-        print(markdown(res, a))
-        return 0
-    res["machine"] = machine()
-    print(write("new_species", res, markdown(res, a)))
-    return 0
+    return report("new_species", res, a, markdown)
 
 
 if __name__ == "__main__":
