@@ -15,7 +15,7 @@ import gzip
 import re
 from pathlib import Path
 
-from plantllm.apps.consequence import Consequence, ConsequenceAnnotator
+from plantllm.apps.consequence import Consequence, ConsequenceAnnotator, has_effects
 from plantllm.apps.effects import ANN_FIELDS, ANN_HEADER, LOF_HEADER, NMD_HEADER, TERM_IMPACT, TERM_RANK
 from plantllm.core import console as con
 from plantllm.core.errors import InputFileError
@@ -139,8 +139,8 @@ def _annotated(line: str, rec, asm: Assembly, ann: ConsequenceAnnotator, t, stat
         if set(ref) <= set("ACGT") and asm.genome.fetch(canon, rec.start, rec.start + len(ref)).upper() != ref:
             stats["ref_mismatch"] += 1
         for alt in rec.alts or ():
-            if "[" in alt or "]" in alt or alt == "*" or alt == "." or alt.upper() == ref.upper():
-                continue  # an ALT equal to REF is no change: no entry
+            if not has_effects(ref, alt):
+                continue
             stats["alleles"] += 1
             end = None
             if alt.startswith("<"):

@@ -342,6 +342,12 @@ SNPEFF_PSEUDOGENES = {"IG_C_pseudogene", "IG_J_pseudogene", "IG_V_pseudogene", "
                       "unprocessed_pseudogene"}
 
 
+def has_effects(ref: str, alt: str) -> bool:
+    """Whether a VCF ALT gets ANN entries: not a breakend, the spanning deletion ``*``, a missing ``.``, or a
+    copy of the REF (no change; the VCF reader counts those)."""
+    return not ("[" in alt or "]" in alt or alt in ("*", ".") or alt.upper() == ref.upper())
+
+
 def _pseudo_biotype(gene_biotype: str) -> str | None:
     """Transcript_BioType of a non-coding transcript of a pseudogene (``gene_biotype`` names it), else None."""
     if "pseudogene" not in (gene_biotype or ""):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from plantllm.apps.consequence import SEVERITY
+from plantllm.apps.consequence import SEVERITY, has_effects
 from plantllm.apps.priority import PriorityConfig, score_columns
 from plantllm.apps.priority import prioritize as _prioritize
 from plantllm.core import console as con
@@ -189,8 +189,8 @@ def _snpeff_ann(new, rec, asm: Assembly, annotator) -> None:
         return
     entries = []
     for alt in rec.alts or ():
-        if "[" in alt or "]" in alt or alt in ("*", ".") or alt.upper() == rec.ref.upper():
-            continue  # breakends, no-calls, and an ALT equal to REF (no change: the VCF reader counts those)
+        if not has_effects(rec.ref, alt):
+            continue
         end = rec.stop if alt.startswith("<") else None
         entries += annotator.effects(canon, rec.start, rec.ref, alt, end)
     for key in ("ANN", "LOF", "NMD"):
