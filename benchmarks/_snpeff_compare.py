@@ -46,6 +46,7 @@ class Facts:
     noncoding: set = field(default_factory=set)  # transcript IDs without a CDS line
     tx_ids: set = field(default_factory=set)  # transcript IDs exactly as the annotation writes them
     pseudogene_ids: set = field(default_factory=set)  # gene IDs of pseudogenes (gene_biotype ...pseudogene)
+    split_genes: set = field(default_factory=set)  # GFF3: gene loci with a transcript SnpEff's reader splits
 
     @classmethod
     def of(cls, annotation) -> "Facts":
@@ -59,6 +60,14 @@ class Facts:
                 f.tx_ids.add(t.id)
                 if not t.cds:
                     f.noncoding.update({t.id, locus(t.id)})
+        if annotation.format != "gtf":  # transcripts whose transcript_id is not their ID: SnpEff 5.1 splits them
+            import json
+
+            for fid, attrs in annotation.db.conn.execute(
+                    "SELECT id, attributes FROM features WHERE attributes LIKE '%\"transcript_id\"%'"):
+                tid = json.loads(attrs).get("transcript_id", [fid])[0]
+                if fid in f.tx_ids and tid != fid:
+                    f.split_genes.add(f.tx_gene[fid])
         if annotation.format != "gtf":  # GFF3 pri-miRNAs: parents of the mature miRNA, transcripts to both tools
             for fid, parent in annotation.db.conn.execute(
                     "SELECT f.id, r.parent FROM features f JOIN relations r ON r.child = f.id AND r.level = 1 "
@@ -93,11 +102,14 @@ CAUSES = {
         "SnpEff 5.1's GFF3 reader keys an NCBI mRNA line by its transcript_id attribute (NM_x) but the exon and "
         "CDS lines by their Parent (rna-NM_x): each transcript becomes two, an exon-less 'NM_x' under the real gene "
         "(up/downstream measured from its span, warning WARNING_TRANSCRIPT_NO_START_CODON) and 'rna-NM_x' with the "
-        "exons under a gene it invents (GENE_exon-NM_x-1; mapped back to the annotation's gene here). Checked: "
+        "exons under a gene it invents (GENE_exon-NM_x-1; mapped back to the annotation's gene here). A deletion "
+        "from one gene into another then gets gene_fusion entries with invented genes, and the real gene, whose "
+        "transcripts have no exon, is put on the plus strand (gene_fusion for bidirectional_gene_fusion). Checked: "
         "SnpEff's ANN[0] agrees with plantllm's once the entries of transcripts that are not in the annotation "
-        "(whose 'rna-' form is) are left out, or the two differ only in the gene of a tie between such 'rna-' "
-        "copies: alone in their invented genes, all are canonical to SnpEff, whose canonical-first order then "
-        "falls back on position. The GTF of the same annotation has no such copies.",
+        "(whose 'rna-' form is) and both tools' fusion entries naming an invented gene or a gene with such "
+        "transcripts (its transcript_id attribute is not its ID) are left out, or the two differ only in the "
+        "gene of a tie between such 'rna-' copies: alone in their invented genes, all are canonical to SnpEff, "
+        "whose canonical-first order then falls back on position. The GTF of the same annotation has no such copies.",
     "snpeff_gff3_pseudogene_transcript":
         "SnpEff 5.1's GFF3 reader reads NCBI's `pseudogene` feature (a gene line) as a transcript without exons, "
         "under a gene it names null.N: its up/downstream and non_coding_transcript_variant entries span the whole "
@@ -107,17 +119,18 @@ CAUSES = {
         "SnpEff's GTF/GFF3 reader makes a protein-coding transcript of one the annotation gives no CDS (NCBI "
         "'mRNA' of pseudogenes, transposable-element genes and other genes without a CDS line): it translates "
         "the exons from their first base (its warnings WARNING_TRANSCRIPT_NO_START_CODON / MULTIPLE_STOP_CODONS). "
-        "plantllm keeps them non-coding (non_coding_transcript_exon_variant, biotype from the gene). Checked: "
+        "plantllm's default keeps them non-coding (non_coding_transcript_exon_variant, biotype from the gene); "
+        "--snpeff-compatible translates them as SnpEff does (not counted as a cause there). Checked: "
         "the transcript has no CDS in the annotation, SnpEff calls it protein_coding, and ANN[0] agrees once "
         "both tools' entries inside such transcripts are left out.",
     "other": "listed one by one and explained in the text below",
 }
 
 
-def _artefacts(facts: Facts):
+def _artefacts(facts: Facts, compat: bool = False):
     """(cause, test of one SnpEff entry) in the order they are removed; each test reads the annotation."""
-    def split_copy(e):
-        return e[6] not in facts.tx_ids and f"rna-{e[6]}" in facts.tx_ids
+    def split_copy(e):  # the exon-less copy, or a gene fusion entry naming a split gene (strand from no exon)
+        return (e[6] not in facts.tx_ids and f"rna-{e[6]}" in facts.tx_ids) or _split_fusion(e, facts)
 
     def pseudogene_tx(e):
         return e[5] == "transcript" and e[6] not in facts.tx_ids and e[6] in facts.pseudogene_ids
@@ -125,11 +138,13 @@ def _artefacts(facts: Facts):
     def translated(e):  # its up/downstream entries do not depend on the coding model: kept
         return e[7] == "protein_coding" and (e[6] in facts.noncoding or f"rna-{e[6]}" in facts.noncoding) and \
             e[1] not in ("upstream_gene_variant", "downstream_gene_variant")
-    return (("snpeff_gff3_split_transcript", split_copy), ("snpeff_gff3_pseudogene_transcript", pseudogene_tx),
-            ("snpeff_translates_noncoding", translated))
+    out = (("snpeff_gff3_split_transcript", split_copy), ("snpeff_gff3_pseudogene_transcript", pseudogene_tx),
+           ("snpeff_translates_noncoding", translated))
+    return out[:2] if compat else out  # --snpeff-compatible translates them as SnpEff does: no excuse
 
 
-def cause(ref_entries: list[list[str]], ours_entries: list[list[str]], facts: Facts | None = None) -> str:
+def cause(ref_entries: list[list[str]], ours_entries: list[list[str]], facts: Facts | None = None,
+          compat: bool = False) -> str:
     """The first SnpEff artefact whose entries, left out (with those of the artefacts before it), make SnpEff's
     ANN[0] term and gene the same as plantllm's; "other" when none does. For a transcript SnpEff translates,
     plantllm's entries inside that transcript (non-coding there) are left out too."""
@@ -138,9 +153,11 @@ def cause(ref_entries: list[list[str]], ours_entries: list[list[str]], facts: Fa
     def norm(fid):
         return locus(fid).replace("|", "_")
     kept, ours = [fields(e) for e in ref_entries], [fields(e) for e in ours_entries]
-    for name, test in _artefacts(facts):
+    for name, test in _artefacts(facts, compat):
         gone = {norm(e[6]) for e in kept if test(e)}
         kept = [e for e in kept if not test(e)]
+        if name == "snpeff_gff3_split_transcript":  # plantllm's fusion entries of the genes SnpEff split
+            ours = [e for e in ours if not _split_fusion(e, facts)]
         if name == "snpeff_translates_noncoding":
             ours = [e for e in ours if norm(e[6]) not in gone or e[1] in ("upstream_gene_variant",
                                                                            "downstream_gene_variant")]
@@ -149,6 +166,14 @@ def cause(ref_entries: list[list[str]], ours_entries: list[list[str]], facts: Fa
         if name == "snpeff_gff3_split_transcript" and _split_tie(kept, ours, facts):
             return name
     return "other"
+
+
+def _split_fusion(e: list[str], facts: Facts) -> bool:
+    """A gene_fusion entry (Feature_Type gene_variant) naming a gene SnpEff 5.1's GFF3 reader invented
+    (GENE_exon-..., null.N) or one whose transcripts it split: their exon-less copies give the gene no exon
+    strand, so ``Gene.adjust`` puts it on the plus strand and the fusion's direction and gene pairs change."""
+    return e[5] == "gene_variant" and any(g not in facts.gene_ids or locus(g) in facts.split_genes
+                                          for g in e[4].split("&"))
 
 
 def _split_tie(kept: list, ours: list, facts: Facts) -> bool:
@@ -161,7 +186,9 @@ def _split_tie(kept: list, ours: list, facts: Facts) -> bool:
         kept[0][4] not in facts.gene_ids
 
 
-def compare(classes: dict, ref: dict, ours: dict, facts: Facts | None = None) -> dict:
+def compare(classes: dict, ref: dict, ours: dict, facts: Facts | None = None, compat: bool = False) -> dict:
+    """Per-class agreement of ANN[0] (term, gene) and every difference with its cause (``compat``: plantllm ran
+    with --snpeff-compatible, so SnpEff translating transcripts without a CDS explains nothing)."""
     per = defaultdict(Counter)
     diffs = []
     causes = Counter()
@@ -171,7 +198,7 @@ def compare(classes: dict, ref: dict, ours: dict, facts: Facts | None = None) ->
         per[cls]["term"] += a[0] == b[0]
         per[cls]["gene"] += a[1] == b[1]
         if a != b:
-            why = cause(ref.get(key, []), ours.get(key, []), facts)
+            why = cause(ref.get(key, []), ours.get(key, []), facts, compat)
             causes[why] += 1
             diffs.append({"variant": f"{key[0]}:{key[1]} {key[2]}>{key[3]}", "class": cls, "snpeff": list(a),
                           "plantllm": list(b), "cause": why})

@@ -98,6 +98,7 @@ def make_variants(asm, n: int, seed: int = 0, span: tuple[int, int] | None = Non
     ov = [(c, max(s1, s2), min(e1, e2)) for (c, s1, e1), (c2, s2, e2) in zip(genes, genes[1:]) if c == c2 and s2 < e1]
     for c, s, e in rng.sample(ov, min(n, len(ov))):
         snv(c, rng.randrange(s, e), "overlapping_genes")
+    _structural_deletions(asm, txs, n, random.Random(seed + 1), out)  # own generator: the draws above stay the same
     out = [v for v in out if lo <= v[1] < hi - 40]
     out.sort(key=lambda v: (v[0], v[1], v[2], v[3]))
     seen, uniq = set(), []
@@ -106,6 +107,33 @@ def make_variants(asm, n: int, seed: int = 0, span: tuple[int, int] | None = Non
             seen.add(v[:4])
             uniq.append(v)
     return uniq
+
+
+def _structural_deletions(asm, txs, n: int, rng: random.Random, out: list) -> None:
+    """Deletions of 11-30 bases (SnpEff treats deletions over 10 bases as structural): from one gene into the next
+    (class del_two_genes: first deleted base in gene A only, last in gene B only; a gene spans its transcripts, as
+    in SnpEff), and over a whole exon of up to 26 bases with 2 flanking bases each side (del_whole_exon)."""
+    genome = asm.genome
+    span: dict = {}
+    for t in txs:
+        k = (t.chrom, t.gene_id)
+        span[k] = (min(span[k][0], t.start), max(span[k][1], t.end)) if k in span else (t.start, t.end)
+    genes = sorted((c, s, e) for (c, _), (s, e) in span.items())
+    pairs = [(a, b) for a, b in zip(genes, genes[1:]) if a[0] == b[0] and abs(a[2] - b[1]) <= 19 and b[2] > a[2]]
+    for (c, a0, a1), (_, b0, b1) in rng.sample(pairs, min(n, len(pairs))):
+        lo_, hi_ = min(a1, b0), max(a1, b0)  # first base < lo_ (in A only), last base >= hi_ (in B only)
+        k = rng.randint(max(11, hi_ - lo_ + 1), 30)
+        first = [p for p in range(max(a0, hi_ - k + 1), lo_) if p + k - 1 < b1 and p + k - 1 >= hi_]
+        if first:
+            p = rng.choice(first)  # VCF: anchor base p - 1, then the k deleted bases
+            r = genome.fetch(c, p - 1, p + k).upper()
+            if set(r) <= set("ACGT"):
+                out.append((c, p - 1, r, r[0], "del_two_genes"))
+    exons = [(t.chrom, s, e) for t in txs for s, e in t.exons[1:-1] if e - s <= 26]
+    for c, s, e in rng.sample(exons, min(n, len(exons))):
+        r = genome.fetch(c, s - 3, e + 2).upper()
+        if set(r) <= set("ACGT"):
+            out.append((c, s - 3, r, r[0], "del_whole_exon"))
 
 
 def write_vcf(asm, variants: list[tuple], path: Path) -> Path:

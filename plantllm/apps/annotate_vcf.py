@@ -17,6 +17,7 @@ from pathlib import Path
 
 from plantllm.apps.consequence import Consequence, ConsequenceAnnotator, has_effects
 from plantllm.apps.effects import ANN_FIELDS, ANN_HEADER, LOF_HEADER, NMD_HEADER, TERM_IMPACT, TERM_RANK
+from plantllm.apps.snpeff_compat import HEADER_LINE
 from plantllm.core import console as con
 from plantllm.core.errors import InputFileError
 from plantllm.core.io import atomic_path, require_file, tabix_index
@@ -89,8 +90,10 @@ class ExistingAnnotation:
 
 
 def annotate_vcf(asm: Assembly, vcf: str | Path, out: str | Path, tsv: str | Path | None = None,
-                 use_existing: bool = False, annotator: ConsequenceAnnotator | None = None) -> dict:
-    """Write ``out`` (bgzipped VCF + .tbi) and ``tsv`` (default: OUT without .vcf.gz + .ann.tsv.gz)."""
+                 use_existing: bool = False, annotator: ConsequenceAnnotator | None = None,
+                 snpeff_compatible: bool = False) -> dict:
+    """Write ``out`` (bgzipped VCF + .tbi) and ``tsv`` (default: OUT without .vcf.gz + .ann.tsv.gz).
+    ``snpeff_compatible``: SnpEff 5.1's reader convention instead of the annotation's (``snpeff_compat``)."""
     import pysam
 
     vcf, out = require_file(vcf, "VCF"), Path(out)
@@ -104,12 +107,12 @@ def annotate_vcf(asm: Assembly, vcf: str | Path, out: str | Path, tsv: str | Pat
     existing = ExistingAnnotation.from_header(vin.header) if use_existing else None
     if use_existing and existing is None:
         con.warn(f"{vcf}: no ANN or CSQ annotation in the header: computing the annotation")
-    ann = None if existing else (annotator or ConsequenceAnnotator(asm))
+    ann = None if existing else (annotator or ConsequenceAnnotator(asm, snpeff_compatible=snpeff_compatible))
     stats = {"records": 0, "alleles": 0, "entries": 0, "unknown_chromosome": 0, "ref_mismatch": 0,
              "symbolic": 0, "source": existing.key if existing else "plantllm"}
     with atomic_path(out) as tmp, atomic_path(tsv) as tmp_tsv:
         with pysam.BGZFile(str(tmp), "wb") as w, gzip.open(tmp_tsv, "wt") as t:
-            w.write(_header_text(vin.header, asm, existing is None).encode())
+            w.write(_header_text(vin.header, asm, existing is None, ann is not None and ann.compat).encode())
             fields = existing.fields if existing is not None and existing.key != "ANN" else ANN_FIELDS  # VEP: its own
             t.write("\t".join(["CHROM", "POS", "REF", "ALT", *fields]) + "\n")
             for rec in con.track(vin, "annotating", unit="records"):
@@ -177,7 +180,7 @@ def _sv_end(rec, alt: str) -> int:
     return int(end) if end is not None else rec.pos
 
 
-def _header_text(header, asm: Assembly, own: bool) -> str:
+def _header_text(header, asm: Assembly, own: bool, compat: bool = False) -> str:
     lines = str(header).rstrip("\n").split("\n")
     body, last = lines[:-1], lines[-1]
     if own:
@@ -186,6 +189,8 @@ def _header_text(header, asm: Assembly, own: bool) -> str:
                  f'##INFO=<ID=ANN,Number=.,Type=String,Description="{ANN_HEADER}">',
                  f'##INFO=<ID=LOF,Number=.,Type=String,Description="{LOF_HEADER}">',
                  f'##INFO=<ID=NMD,Number=.,Type=String,Description="{NMD_HEADER}">']
+        if compat:  # say which convention made the ANN: SnpEff's reader, not the annotation
+            body.append(HEADER_LINE)
     if not any(x.startswith("##contig=") for x in body):  # bcftools wants them; VCFs often lack them
         body += [f"##contig=<ID={asm.genome.file_name(c)},length={asm.genome.length(c)}>"
                  for c in asm.genome.chromosomes(nuclear_only=False)]

@@ -11,18 +11,23 @@ intronic bases 3..8 on both sides; indels are shifted to their most 3' position 
 before their effect is computed (``INFO_REALIGN_3_PRIME``); insertions are located at the base after
 the VCF anchor; deletions count only the coding bases they remove; start codons are the standard
 table's ATG/CTG/TTG. GTF ``stop_codon`` features join the CDS (GTF CDS lines exclude them); GFF3
-primary transcripts of miRNAs (parents of the mature miRNA) are kept as transcripts.
+primary transcripts of miRNAs (parents of the mature miRNA) are kept as transcripts. Indels shift 3' within the
+merged span of overlapping genes (SnpEff's stored sequence); a deletion over 10 bp from one gene into another
+gets SnpEff's gene_fusion entry (``gene_fusion``); an exon deleted whole is exon_loss_variant only when the
+deletion reaches the CDS (``coding.exon_loss``). ``snpeff_compatible=True`` copies SnpEff's reader convention
+for transcripts without a CDS line instead of the annotation's (``snpeff_compat``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from plantllm.apps.coding import coding_effects
+from plantllm.apps.coding import coding_effects, exon_loss, start_gained, utr_distance
 from plantllm.apps.effects import TERM_RANK, AnnEntry, lof_nmd
-from plantllm.apps.tx_model import TxModel
+from plantllm.apps.gene_fusion import STRUCTURAL, GeneSpans, fusion_entries
+from plantllm.apps import snpeff_compat
+from plantllm.apps.tx_model import Blocks, TxModel
 from plantllm.core.intervals import IntervalIndex, merge
-from plantllm.core.sequence import reverse_complement
 from plantllm.species.annotation import Transcript, locus_of
 from plantllm.species.assembly import Assembly
 
@@ -49,10 +54,15 @@ class Consequence:
 class ConsequenceAnnotator:
     """Consequences for variants of one assembly (build once, query many)."""
 
-    def __init__(self, asm: Assembly, updown: int = UPDOWN, existing=None):
+    def __init__(self, asm: Assembly, updown: int = UPDOWN, existing=None, snpeff_compatible: bool = False):
         """``existing``: an ``annotate_vcf.ExistingAnnotation`` (``--use-existing-annotation``): a variant whose
-        INFO carries the VCF's own ANN/CSQ takes its consequence from there instead of being recomputed."""
+        INFO carries the VCF's own ANN/CSQ takes its consequence from there instead of being recomputed.
+        ``snpeff_compatible``: copy SnpEff 5.1's reader convention (``snpeff_compat``: a transcript whose
+        biotype SnpEff reads as protein coding is translated from its exons when the annotation gives it no
+        CDS; SnpEff's biotypes and transcript warnings), not the annotation."""
         self.asm, self.genome, self.updown, self.existing = asm, asm.genome, updown, existing
+        self.compat = snpeff_compatible
+        self._warnings: dict[int, str] = {}
         ann = asm.annotation
         self.gene_of: dict[str, tuple[str, str, str]] = {}  # transcript id -> (locus, name, gene biotype)
         self.n_tx: dict[str, int] = {}
@@ -67,7 +77,7 @@ class ConsequenceAnnotator:
         self.index = IntervalIndex((t.chrom, t.start - updown, t.end + updown) for t in self.tx)
         self.body = IntervalIndex((t.chrom, t.start, t.end) for t in self.tx)
         self._models: dict[int, TxModel] = {}
-        self.seq = _Blocks(asm.genome)
+        self.seq = Blocks(asm.genome)
         self._statics: dict[int, tuple] = {}
 
     # ------------------------------------------------------------ annotation extras
@@ -106,7 +116,8 @@ class ConsequenceAnnotator:
         for i, t in enumerate(self.tx):
             cds = list(t.cds) + self.stops.get(t.id, []) if t.cds else []
             n = sum(e - s for s, e in (merge(cds) if cds else t.exons))
-            key = (bool(t.cds), n, tuple(-ord(c) for c in t.id) + (1,))  # Java String order, smaller first
+            coding = snpeff_compat.is_coding(t) if self.compat else bool(t.cds)
+            key = (coding, n, tuple(-ord(c) for c in t.id) + (1,))  # Java String order, smaller first
             g = (t.chrom, t.gene_id)
             if g not in best or key > best[g][0]:
                 best[g] = (key, i)
@@ -127,7 +138,8 @@ class ConsequenceAnnotator:
             if len(self._models) > 20_000:  # bounded: a genome's worth of CDS sequences is not kept
                 self._models.clear()
             t = self.tx[i]
-            cds = tuple(merge(list(t.cds) + self.stops[t.id])) if t.cds and t.id in self.stops else None
+            cds = tuple(merge(list(t.cds) + self.stops[t.id])) if t.cds and t.id in self.stops else \
+                snpeff_compat.coding_model(t) if self.compat else None
             m = self._models[i] = TxModel(t, self.seq, cds)
         return m
 
@@ -155,6 +167,13 @@ class ConsequenceAnnotator:
                 dist = (pos - t.tss) if t.strand != "-" else (t.tss - pos)
         return Consequence(e.term, e.gene_id, e.feature_id if e.feature_type == "transcript" else "",
                            e.codon_change, e.aa_short, dist, e.impact, tuple(entries))
+
+    @property
+    def _spans(self) -> GeneSpans:
+        d = self.__dict__.get("_genespans")
+        if d is None:
+            d = self.__dict__["_genespans"] = GeneSpans(self.tx, self.gene_of)
+        return d
 
     @property
     def _by_id(self) -> dict[str, Transcript]:
@@ -191,6 +210,8 @@ class ConsequenceAnnotator:
                     out.append(x)
             else:
                 out += self._inside(i, allele, s, e, r, a, kind)
+        if kind in ("del", "sv_del") and e - s > STRUCTURAL:  # SnpEff: a structural deletion may fuse two genes
+            out += fusion_entries(self._spans, chrom, allele, s, e, r)
         if not self.body.any_overlap(chrom, hs, he):
             out.append(self._intergenic(chrom, allele, hs, he, s, r, a))
         out.sort(key=AnnEntry.sort_key)
@@ -199,6 +220,14 @@ class ConsequenceAnnotator:
     # ------------------------------------------------------------ one transcript
     def _entry(self, i: int, allele: str, effects: list[str], **kw) -> AnnEntry:
         name, locus, fid, biotype, start, end = self._static(i)
+        if self.compat:  # SnpEff's transcript warning first (VariantEffect.setMarker), then INFO_REALIGN_3_PRIME
+            w = self._warnings.get(i)
+            if w is None:
+                m = self.model(i)
+                w = self._warnings[i] = snpeff_compat.warning(m) if m.coding and snpeff_compat.is_coding(
+                    self.tx[i]) else ""
+            if w:
+                kw["errors"] = [w] + list(kw.get("errors") or ())
         return AnnEntry(allele, effects, name, locus, "transcript", fid, biotype, tx_start=start, tx_end=end,
                         canonical=i in self.canonical, **kw)
 
@@ -208,8 +237,8 @@ class ConsequenceAnnotator:
         if got is None:
             t = self.tx[i]
             locus, name, gbio = self.gene_of.get(t.id, (locus_of(t.gene_id), locus_of(t.gene_id), ""))
-            biotype = "protein_coding" if t.cds else _pseudo_biotype(gbio) or (
-                gbio if gbio and t.biotype in ("transcript", "misc_RNA") else t.biotype)
+            biotype = snpeff_compat.biotype(t) if self.compat else "protein_coding" if t.cds else \
+                _pseudo_biotype(gbio) or (gbio if gbio and t.biotype in ("transcript", "misc_RNA") else t.biotype)
             got = self._statics[i] = (name, locus, locus_of(t.id), biotype, t.start, t.end)
         return got
 
@@ -233,7 +262,7 @@ class ConsequenceAnnotator:
         t = self.tx[i]
         errors = []
         if kind in ("ins", "del") and not m.minus:  # SnpEff shifts within plus-strand genes only
-            s2, e2, r, a = _shift(self.seq, t, m.minus, s, e, r, a)
+            s2, e2, r, a = _shift(self.seq, t, m.minus, s, e, r, a, self._spans.window(t.chrom, s, e))
             if s2 != s:
                 errors.append("INFO_REALIGN_3_PRIME")
             s, e = s2, e2
@@ -259,9 +288,11 @@ class ConsequenceAnnotator:
         info: dict = {}
         if exon_hits:
             rank = f"{m.exon_rank(exon_hits[0])}/{len(m.exons)}"
-            if kind.startswith("sv_") or (kind == "del" and any(hs <= m.exons[k][0] and m.exons[k][1] <= he
-                                                                  for k in exon_hits)):
-                effects.append("TRANSCRIPT_DELETED" if hs <= t.start and he >= t.end else "EXON_DELETED")
+            whole = [k for k in exon_hits if hs <= m.exons[k][0] and m.exons[k][1] <= he]
+            if kind.startswith("sv_") or (kind == "del" and whole):
+                loss = "TRANSCRIPT_DELETED" if hs <= t.start and he >= t.end else \
+                    exon_loss(m, whole[0], hs, he, len(exon_hits)) if kind == "del" else "EXON_DELETED"
+                effects += [loss] if loss else []
             if not m.coding:
                 effects.append("EXON")
             else:
@@ -272,14 +303,14 @@ class ConsequenceAnnotator:
                     effects += info.pop("effects")
                 for reg, eff in (("utr5", "UTR_5_PRIME"), ("utr3", "UTR_3_PRIME")):
                     if reg in regions and "cds" not in regions:
-                        dist = _utr_distance(m, reg, hs, he)
+                        dist = utr_distance(m, reg, hs, he)
                         separate.append(self._entry(i, allele, [eff], rank=rank, lazy=(m.hgvs_c, (s, e, r, a)),
                                                     distance=str(dist), errors=errors))
                         if dist == 1 and (len(a) - len(r)) % 3:  # SnpEff: a frame shift next to the CDS
                             separate.append(self._entry(i, allele, ["FRAME_SHIFT_BEFORE_CDS_START" if reg == "utr5"
                                                                     else "FRAME_SHIFT_AFTER_CDS_END"], rank=rank,
                                                         lazy=(m.hgvs_c, (s, e, r, a)), errors=errors))
-                        if reg == "utr5" and kind == "snv" and _start_gained(m, s, a):
+                        if reg == "utr5" and kind == "snv" and start_gained(m, s, a):
                             separate.append(self._entry(i, allele, ["START_GAINED"], rank=rank,
                                                         lazy=(m.hgvs_c, (s, e, r, a)), errors=errors))
         if not effects and not separate:
@@ -304,32 +335,6 @@ class ConsequenceAnnotator:
         hg = f"n.{s + 1}{r}>{a}" if len(r) == 1 and len(a) == 1 else ""
         return AnnEntry(allele, ["INTERGENIC"], name, name, "intergenic_region", name, hgvs_c=hg,
                         tx_start=-1, tx_end=-1)
-
-
-class _Blocks:
-    """Upper-case genome sequence served from 1 Mb blocks (a sorted VCF reads each block once): the
-    annotation reads a few bases per transcript and variant, and one genome read costs ~100 us."""
-
-    SIZE = 1 << 20
-
-    def __init__(self, genome):
-        self.genome, self.blocks = genome, {}
-
-    def fetch(self, chrom: str, start: int, end: int) -> str:
-        start = max(0, start)
-        b0, b1 = start // self.SIZE, max(start, end - 1) // self.SIZE
-        parts = []
-        for b in range(b0, b1 + 1):
-            blk = self.blocks.get((chrom, b))
-            if blk is None:
-                if len(self.blocks) >= 40:  # at most 40 MB of sequence
-                    self.blocks.pop(next(iter(self.blocks)))
-                n = self.genome.length(chrom)
-                blk = self.blocks[(chrom, b)] = self.genome.fetch(chrom, b * self.SIZE,
-                                                                  min(n, (b + 1) * self.SIZE)).upper()
-            parts.append(blk)
-        off = b0 * self.SIZE
-        return "".join(parts)[start - off:end - off] if len(parts) > 1 else parts[0][start - off:end - off]
 
 
 #: the pseudogene biotypes of SnpEff's ``BioType`` (Ensembl's names); any other pseudogene class is written as
@@ -367,11 +372,14 @@ def _trim(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
     return pos, ref[:len(ref) - j], alt[:len(alt) - j]
 
 
-def _shift(genome, t: Transcript, minus: bool, s: int, e: int, r: str, a: str):
-    """An insertion or deletion moved to its most 3' equivalent position (SnpEff: plus-strand genes only)."""
+def _shift(genome, t: Transcript, minus: bool, s: int, e: int, r: str, a: str, window: tuple | None):
+    """An insertion or deletion moved to its most 3' equivalent position (SnpEff: plus-strand genes only), within
+    ``window``, the merged gene segment SnpEff keeps the sequence of (none: not moved)."""
     seq = r or a
     k = len(seq)
-    lo, hi = max(0, s - 2000), min(t.end, e + 2000)  # not past the transcript's end
+    if window is None:
+        return s, e, r, a
+    lo, hi = max(window[0], s - 2000), min(window[1], e + 2000)
     win = genome.fetch(t.chrom, lo, hi).upper()
     if not minus:
         while e < hi and e - lo < len(win) and win[e - lo] == seq[0]:
@@ -382,24 +390,3 @@ def _shift(genome, t: Transcript, minus: bool, s: int, e: int, r: str, a: str):
             seq = seq[-1] + seq[:-1]
             s, e = s - 1, e - 1
     return (s, e, seq, "") if r else (s, e, "", seq[:k])
-
-
-def _utr_distance(m: TxModel, reg: str, hs: int, he: int) -> int:
-    cs, ce = m.cds[0][0], m.cds[-1][1] - 1  # first and last CDS base, genome order
-    if reg == "utr5":
-        return cs - (he - 1) if not m.minus else hs - ce
-    return hs - ce if not m.minus else cs - (he - 1)
-
-
-def _start_gained(m: TxModel, s: int, alt: str) -> bool:
-    """SnpEff's check: an SNV makes an ATG in any frame over it in the spliced 5' UTR (measured: SnpEff 5.1
-    flags ATG only, 961 of 961 UTR SNVs of the benchmark, though its codon table also lists CTG/TTG)."""
-    utr = m.utr5_seq
-    c = m.cdna(s)
-    if c is None or c > len(utr):
-        return False
-    p = c - 1
-    chars = list(utr)
-    chars[p] = reverse_complement(alt) if m.minus else alt
-    return any("".join(chars[i:i + 3]) == "ATG"
-               for i in range(max(0, p - 2), p + 1) if i + 2 < len(chars))

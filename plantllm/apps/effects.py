@@ -23,6 +23,9 @@ EFFECT_TYPES = (
     ("GENE_DELETED", "feature_ablation", "HIGH"),
     ("TRANSCRIPT_DELETED", "transcript_ablation", "HIGH"),
     ("EXON_DELETED", "exon_loss_variant", "HIGH"),
+    ("EXON_DELETED_NONCODING", "exon_loss_variant", "MODIFIER"),  # SnpEff's EXON_DELETED written MODIFIER (non-coding)
+    ("GENE_FUSION", "gene_fusion", "HIGH"),  # a deletion > 10 bp from one gene into another (gene_fusion.py)
+    ("GENE_FUSION_REVERESE", "bidirectional_gene_fusion", "HIGH"),  # the same, genes on opposite strands
     ("FRAME_SHIFT", "frameshift_variant", "HIGH"),
     ("STOP_GAINED", "stop_gained", "HIGH"),
     ("STOP_LOST", "stop_lost", "HIGH"),

@@ -13,6 +13,10 @@ from plantllm.core import console as con
 from plantllm.core.errors import PlantLLMError
 
 app = typer.Typer(no_args_is_help=True, help="Score, annotate and rank variants for breeding.")
+SnpEffCompatOpt = typer.Option(False, "--snpeff-compatible", help="Copy SnpEff 5.1's reader convention, not the "
+                               "annotation: a transcript SnpEff reads as protein coding ('mRNA', 'tRNA') but that has "
+                               "no CDS line is translated from its first exon base, as SnpEff does; SnpEff's "
+                               "biotypes and transcript warnings. Default: the annotation's CDS.")
 
 
 @app.command("score")
@@ -42,6 +46,7 @@ def variants_score(
     use_existing_annotation: bool = typer.Option(False, "--use-existing-annotation", help="Take consequences "
                                                  "from the VCF's own SnpEff ANN or VEP CSQ and keep that "
                                                  "annotation in scored.vcf.gz (nothing is re-annotated)."),
+    snpeff_compatible: bool = SnpEffCompatOpt,
     priority_config: Optional[Path] = typer.Option(None, "--priority-config", help="YAML with the priority weights "
                                                    "(impact_weight, evidence_weight, unscored_evidence, impact); "
                                                    "default configs/priority.yaml."),
@@ -62,7 +67,7 @@ def variants_score(
                     regions=regions or None, labels=read_labels(labels) if labels else None,
                     trust_remote_code=trust_remote_code, nproc=nproc, hostfile=hostfile, shard_size=shard_size,
                     precision=precision, tracks=tracks, calibrated=calibrated, priority=priority,
-                    use_existing_annotation=use_existing_annotation)
+                    use_existing_annotation=use_existing_annotation, snpeff_compatible=snpeff_compatible)
     if "scored" not in s:  # a rank other than 0 under srun: rank 0 merges
         return
     con.info(f"scored {s['scored']:,} of {s['alleles']:,} alleles at {s['variants_per_s']:,.0f} variants/s ("
@@ -105,6 +110,7 @@ def variants_annotate(
     tsv: Optional[Path] = typer.Option(None, "--tsv", help="One row per ANN entry (default OUT.ann.tsv.gz)."),
     use_existing: bool = typer.Option(False, "--use-existing-annotation",
                                       help="Keep a SnpEff ANN or VEP CSQ annotation the VCF already has."),
+    snpeff_compatible: bool = SnpEffCompatOpt,
     fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
 ) -> None:
     """Annotate every variant SnpEff-style (one ANN entry per allele x transcript, IMPACT, HGVS, LOF/NMD), no model."""
@@ -114,7 +120,7 @@ def variants_annotate(
     asm = Assembly(species, fasta=fasta, gff=gff)
     if not use_existing and not asm.has_annotation:
         raise PlantLLMError(f"species {asm.card.name} has no annotation: give --gff")
-    s = annotate_vcf(asm, vcf, out, tsv, use_existing=use_existing)
+    s = annotate_vcf(asm, vcf, out, tsv, use_existing=use_existing, snpeff_compatible=snpeff_compatible)
     con.info(f"annotated {s['records']:,} records ({s['entries']:,} ANN entries, source {s['source']}); "
              f"{s['vcf']} (+ .tbi), {s['tsv']}" + (f"; {s['unknown_chromosome']:,} records on sequences the FASTA "
                                                    "lacks came back unannotated" if s["unknown_chromosome"] else ""))
