@@ -81,14 +81,17 @@ class RowLocator:
 
 def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path: Path, method: str, model: str,
               models: list[str] | None = None, contigs: list[str] = (), asm: Assembly | None = None,
-              annotator=None) -> Path:
+              annotator=None, annotations=None, snpeff_compatible: bool = False) -> Path:
     """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), bgzipped with a
     tabix index (``.tbi``), atomically. ``key_of(i, record)`` gives the key ``locate`` finds a record's rows
     by. With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header). ``contigs``:
     the sequence names of the records (from the VCF's index), declared where the header lacks them.
     With ``asm`` and an ``annotator`` (apps.consequence.ConsequenceAnnotator), every record, scored or not,
     also gets SnpEff-standard ``ANN``/``LOF``/``NMD`` (replacing an older ``ANN``); without an annotator an
-    ``ANN`` the input has is kept as it is (``--use-existing-annotation``)."""
+    ``ANN`` the input has is kept as it is (``--use-existing-annotation``). ``annotations``: instead of an
+    annotator, ``annotations.fields(key, record)`` gives each record's (ANN, LOF, NMD) already computed
+    (``variant_ann.SideReader``: the shards' side files). ``snpeff_compatible``: the ANN was made in SnpEff's
+    reader convention (``snpeff_compat``), which the header says."""
     import pysam
 
     pysam.set_verbosity(0)
@@ -102,7 +105,11 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
         values["scored_by"] = table.column("scored_by").to_pylist()
     csq, gene = table.column("consequence").to_pylist(), table.column("gene").to_pylist()
     vin = pysam.VariantFile(str(src))
-    header = _header(vin, contigs, method, model, models, annotator is not None)
+    header = _header(vin, contigs, method, model, models, annotator is not None or annotations is not None)
+    if snpeff_compatible and (annotator is not None or annotations is not None):
+        from plantllm.apps.snpeff_compat import HEADER_LINE
+
+        header.add_line(HEADER_LINE)
     with atomic_path(path) as tmp:
         with pysam.VariantFile(str(tmp), "wz", header=header) as vout:
             for i, rec in enumerate(vin, 1):
@@ -111,11 +118,14 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
                 for s in rec.samples:
                     for k, v in rec.samples[s].items():
                         new.samples[s][k] = v
-                found = locate.rows(key_of(i, rec))
+                key = key_of(i, rec)
+                found = locate.rows(key)
                 rows = [found.get(a) for a in (rec.alts or ())]
                 if any(r is not None for r in rows):
                     _annotate(new, rows, csq, gene, values, models)
-                if annotator is not None:
+                if annotations is not None:
+                    _set_ann(new, annotations.fields(key, rec))
+                elif annotator is not None:
                     _snpeff_ann(new, rec, asm, annotator)
                 vout.write(new)
         tabix_index(tmp, path, preset="vcf")
@@ -203,6 +213,18 @@ def _snpeff_ann(new, rec, asm: Assembly, annotator) -> None:
             new.info["LOF"] = tuple(lof)
         if nmd:
             new.info["NMD"] = tuple(nmd)
+
+
+def _set_ann(new, fields: tuple | None) -> None:
+    """Replace a record's ANN, LOF and NMD by (ANN entries, LOF, NMD); None leaves them as they are."""
+    if fields is None:
+        return
+    for key in ("ANN", "LOF", "NMD"):
+        if key in new.info:
+            del new.info[key]
+    for key, value in zip(("ANN", "LOF", "NMD"), fields):
+        if value:
+            new.info[key] = value
 
 
 def plot_summary(table: pa.Table, path: Path, method: str, max_points: int = 200_000) -> Path:

@@ -300,12 +300,15 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
     pending: list[list[tuple[Variant, str, str]]] = []
     inside = IntervalIndex(regions) if regions is not None else None
 
+    last_repeat: list = [None, False]  # (chrom, pos) of the last repeat look-up and its answer
     subgenome: dict[str, str] = {}  # per chromosome, looked up once (the card's lookup is a linear search)
 
     def row(v: Variant, ref: str, alt: str, vals: tuple, by: str, cal: tuple = (), on_genome: bool = True) -> Scored:
         csq = ann.annotate(v.chrom, v.pos, ref, alt, v.end if v.end > 0 else None, info=v.info) \
             if ann and on_genome else None
-        rep_hit = bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0]) if on_genome else False
+        if on_genome and last_repeat[0] != (v.chrom, v.pos):  # the ALTs of a site: one look-up
+            last_repeat[:] = [(v.chrom, v.pos), bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0])]
+        rep_hit = last_repeat[1] if on_genome else False
         sub = subgenome.get(v.chrom)
         if sub is None:
             sub = subgenome[v.chrom] = asm.card.subgenome_of(v.chrom) or ""
@@ -327,7 +330,7 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
                 yield row(v, ref, alt, vals, lead.method_of(ref, alt), cal if calibrated else ())
         pending.clear()
 
-    last_key = None
+    last_key = ref_ok = None
     fasta_chroms = set(asm.genome.chromosomes(nuclear_only=False))
     for v in variants:
         if inside is not None and not inside.any_overlap(v.chrom, v.pos, v.pos + 1):
@@ -336,13 +339,15 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
         if v.chrom not in fasta_chroms and not in_fasta(asm.genome, v, st):  # counted by in_fasta
             continue
         mismatches, past = st.ref_mismatch, st.past_end
-        if not check_ref(asm.genome, v, st):
+        site = (v.chrom, v.pos, v.ref)
+        if site != ref_ok and not check_ref(asm.genome, v, st):  # the ALTs of a site: REF checked once
             if st.past_end > past:
                 yield row(v, v.ref, v.alt, nan, "unscored:past_chromosome_end", on_genome=False)
             else:
                 ref, alt, _ = resolve(asm.genome, v) if st.ref_mismatch > mismatches else (v.ref, v.alt, "")
                 yield row(v, ref, alt, nan, "unscored:ref_mismatch")
             continue
+        ref_ok = site
         ref, alt, reason = resolve(asm.genome, v)
         if reason:
             yield row(v, ref, alt, nan, f"unscored:{reason}")

@@ -22,7 +22,8 @@ import pysam
 
 from plantllm.apps.calibration import Calibration
 from plantllm.apps.annotate_vcf import ExistingAnnotation
-from plantllm.apps.consequence import RANK, ConsequenceAnnotator
+from plantllm.apps.consequence import RANK
+from plantllm.apps.variant_ann import SIDE, SharedEffects, SideReader, SideWriter, lockstep
 from plantllm.apps.priority import PriorityConfig, load_priority, method_counts, unscored_counts
 from plantllm.apps.score_plot import plot_score_meaning
 from plantllm.core import console as con
@@ -63,6 +64,7 @@ class VariantJobSpec:
     first_lines: dict[str, int] = field(default_factory=dict)  # shard name -> line of its first record
     calibrated: bool = False  # also the calibrated scores (the models' neutral backgrounds)
     use_existing_annotation: bool = False  # consequences from the VCF's own SnpEff ANN / VEP CSQ
+    snpeff_compatible: bool = False  # ConsequenceAnnotator(snpeff_compatible=True): SnpEff's reader convention
 
     def assembly(self) -> Assembly:
         return Assembly(self.card, fasta=self.fasta, gff=self.gff)
@@ -133,7 +135,7 @@ def _vcf_contigs(path: Path) -> list[str]:
 def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: list[str], window: int,
          batch_size: int, regions=None, shard_size: int = SHARD_SIZE, trust_remote_code: bool = False,
          precision: str = "auto", tracks: str | Path | None = None, calibrated: bool = False,
-         use_existing_annotation: bool = False) -> Job:
+         use_existing_annotation: bool = False, snpeff_compatible: bool = False) -> Job:
     """The job of one ``variants score`` run: its shards, its indexed input, its plan."""
     vcf = require_file(vcf, "VCF")
     chroms = asm.genome.chromosomes(nuclear_only=False)
@@ -155,7 +157,7 @@ def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: li
     spec = VariantJobSpec(str(vcf), str(indexed), str(asm.card.source), str(asm.card.fasta) if asm.card.fasta else None,
                           str(asm.card.gff) if asm.card.gff else None, [str(m) for m in models], list(methods),
                           window, batch_size, trust_remote_code, precision, str(tracks) if tracks else None, contigs,
-                          first, calibrated, use_existing_annotation)
+                          first, calibrated, use_existing_annotation, snpeff_compatible)
     fingerprints = input_fingerprint({"vcf": vcf, "fasta": asm.card.fasta, "gff": asm.card.gff,
                                       **{f"model{i}": Path(m) / "config.json" for i, m in enumerate(models)},
                                       **{f"calibration{i}": Calibration.path(m, meth, window)
@@ -191,8 +193,11 @@ class ShardScorer:
                                       precision=spec.precision, calibrated=spec.calibrated)
                         for m, meth in zip(spec.models, spec.methods)]
         existing = ExistingAnnotation.from_vcf(spec.vcf) if spec.use_existing_annotation else None
-        self.annotator = (ConsequenceAnnotator(self.asm, existing=existing)  # once, not per shard
+        self.annotator = (SharedEffects(self.asm, existing=existing, snpeff_compatible=spec.snpeff_compatible)
                           if self.asm.has_annotation or existing else None)
+        # the scored VCF's ANN/LOF/NMD, computed here once per record (a side file of the part), unless the VCF's own
+        # annotation is kept
+        self.sides = (SIDE,) if self.annotator is not None and not spec.use_existing_annotation else ()
         self.lookup = None
         if spec.tracks:
             if len(self.scorers) != 1 or self.scorers[0].method != "llr":
@@ -201,17 +206,25 @@ class ShardScorer:
 
             self.lookup = TrackLookup(spec.tracks, self.asm)
 
-    def __call__(self, shard: Shard) -> pa.Table:
+    def __call__(self, shard: Shard, sides: dict[str, Path] | None = None) -> pa.Table:
         st = VcfStats()
         name = self.spec.contigs.get(shard.chrom)
         rows: Iterator[Scored] = iter(())
-        if name is not None:
-            first = self.spec.first_lines.get(shard.name)
-            variants = read_vcf(self.spec.indexed, self.asm.card, st, region=(name, shard.start, shard.end),
-                                first_line=first, source=self.spec.vcf, structural=True, strict_ploidy=True)
-            rows = score_variants(self.asm, _lines_known(variants, first), self.scorers, stats=st,
-                                  annotator=self.annotator, lookup=self.lookup)
-        return _table(rows, st, len(self.scorers), self.spec.calibrated)
+        side = SideWriter(sides[SIDE]) if sides else None
+        try:
+            if name is not None:
+                first = self.spec.first_lines.get(shard.name)
+                region = (name, shard.start, shard.end)
+                variants = _lines_known(read_vcf(self.spec.indexed, self.asm.card, st, region=region, first_line=first,
+                                                 source=self.spec.vcf, structural=True, strict_ploidy=True), first)
+                if side is not None:
+                    variants = lockstep(variants, self.annotator, self.asm, self.spec.indexed, region, side)
+                rows = score_variants(self.asm, variants, self.scorers, stats=st, annotator=self.annotator,
+                                      lookup=self.lookup)
+            return _table(rows, st, len(self.scorers), self.spec.calibrated)
+        finally:
+            if side is not None:
+                side.close()
 
 
 def _lines_known(variants, first_line: int | None):
@@ -313,7 +326,7 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
                 labels: dict | None = None, trust_remote_code: bool = False, shard_size: int = SHARD_SIZE,
                 nproc: int = 1, hostfile: str | Path | None = None, precision: str = "auto",
                 tracks: str | Path | None = None, calibrated: bool = False, priority=None,
-                use_existing_annotation: bool = False) -> dict:
+                use_existing_annotation: bool = False, snpeff_compatible: bool = False) -> dict:
     """Score, annotate, rank; write ranked.tsv, scored.vcf.gz (+ .tbi), summary.png, summary.json in ``out``.
 
     ``model_dir`` may list several models (one ``method`` for all, or one each): they score the same
@@ -337,7 +350,8 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
     out.mkdir(parents=True, exist_ok=True)
     job = _planned(asm, Path(vcf), out, models=dirs, methods=methods, window=window, batch_size=batch_size,
                    regions=regions, shard_size=shard_size, trust_remote_code=trust_remote_code, precision=precision,
-                   tracks=tracks, calibrated=calibrated, use_existing_annotation=use_existing_annotation)
+                   tracks=tracks, calibrated=calibrated, use_existing_annotation=use_existing_annotation,
+                   snpeff_compatible=snpeff_compatible)
 
     def merge(seconds: float) -> dict:
         table, shard_rows, st = merged(job, asm, vcf)
@@ -385,9 +399,11 @@ def write_outputs(asm: Assembly, vcf, job: Job, table: pa.Table, shard_rows: lis
     method, model_dir = methods[0], dirs[0]
     write_tsv(ranked, order, out / "ranked.tsv", asm, names)
     contigs = _vcf_contigs(Path(job.plan["plan"]["spec"]["indexed"]))  # from the index: no extra pass over the VCF
+    compat = job.plan["plan"]["spec"].get("snpeff_compatible", False)
     write_vcf(vcf, ranked, RowLocator(ranked, shard_rows), record_keys(job, asm), out / "scored.vcf.gz", method,
               str(model_dir), [str(d) for d in dirs], contigs=contigs, asm=asm,
-              annotator=ConsequenceAnnotator(asm) if asm.has_annotation and not keep_annotation else None)
+              annotations=SideReader(job, asm, lambda: SharedEffects(asm, snpeff_compatible=compat))
+              if asm.has_annotation and not keep_annotation else None, snpeff_compatible=compat)
     plot_summary(ranked, out / "summary.png", method)
     plot_score_meaning(ranked, out / "score_meaning.png", method, neutral)
     csq = np.array(ranked.column("consequence").to_pylist(), dtype=object)

@@ -2,11 +2,13 @@
 resume after a kill, many processes through the training launcher, and a merge.
 
 A job lives in one folder (``<out>/.plantllm-job``): ``plan.json`` (what is computed, with a
-fingerprint of its inputs and parameters), and per shard a part file (Arrow IPC) and a marker
-written after it. A rerun of the same command finds the markers and computes only the shards
-without one; a plan with another fingerprint (other inputs or parameters) starts over. Shards are
-cut from the genome (chromosome chunks), never from the number of processes, so any number of
-ranks computes the same parts and the merge writes byte-identical outputs.
+fingerprint of its inputs and parameters), and per shard a part file (Arrow IPC), the side files
+an application asks for (``sides``: e.g. the scored VCF's ANN strings of the shard's records), and a
+marker written after them that records their sizes. A rerun of the same command finds the markers
+and computes only the shards without one (or whose files lack the recorded sizes); a plan with another
+fingerprint (other inputs or parameters) starts over. Shards are cut from the genome (chromosome
+chunks), never from the number of processes, so any number of ranks computes the same parts and the
+merge writes byte-identical outputs.
 
 Ranks come from the environment of the launcher that started the process: ``RANK``/``WORLD_SIZE``
 (DeepSpeed's launcher, torchrun) or ``SLURM_PROCID``/``SLURM_NTASKS`` (srun); a lone process is rank
@@ -20,6 +22,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -130,8 +133,12 @@ class Job:
     def marker_path(self, shard: Shard) -> Path:
         return self.dir / f"part-{shard.name}.done"
 
+    def side_path(self, shard: Shard, side: str) -> Path:
+        """A side file of a shard's part (e.g. ``ann.arrow``): written by the shard's work, covered by its marker."""
+        return self.dir / f"part-{shard.name}.{side}"
+
     def done(self, shard: Shard) -> bool:
-        """A shard is done when its marker names this plan and its part has the recorded size."""
+        """A shard is done when its marker names this plan and its part and side files have the recorded sizes."""
         m = self.marker_path(shard)
         if not m.exists():
             return False
@@ -140,17 +147,22 @@ class Job:
         except (OSError, ValueError):
             return False
         p = self.part_path(shard)
-        return info.get("plan") == self.fingerprint and p.exists() and p.stat().st_size == info.get("bytes")
+        sides = info.get("sides") or {}
+        return info.get("plan") == self.fingerprint and p.exists() and p.stat().st_size == info.get("bytes") and \
+            all(self.side_path(shard, k).exists() and self.side_path(shard, k).stat().st_size == n
+                for k, n in sides.items())
 
-    def write_part(self, shard: Shard, table: pa.Table, seconds: float) -> None:
-        """The part, then its marker; both atomically, so a kill leaves either nothing or a whole part."""
+    def write_part(self, shard: Shard, table: pa.Table, seconds: float, sides: tuple[str, ...] = ()) -> None:
+        """The part, then its marker; both atomically, so a kill leaves either nothing or a whole part. ``sides``:
+        the side files already in place (``side_path``), whose sizes the marker records."""
         with atomic_path(self.part_path(shard)) as tmp:
             with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
                 w.write_table(table)
         rank, world, _ = rank_world()
         with atomic_write(self.marker_path(shard)) as fh:
             json.dump({"plan": self.fingerprint, "rows": table.num_rows, "bytes": self.part_path(shard).stat().st_size,
-                       "seconds": round(seconds, 3), "rank": rank, "world": world}, fh)
+                       "seconds": round(seconds, 3), "rank": rank, "world": world,
+                       **({"sides": {k: self.side_path(shard, k).stat().st_size for k in sides}} if sides else {})}, fh)
 
     def read_part(self, shard: Shard) -> pa.Table:
         """A part, memory-mapped (the merge holds one at a time)."""
@@ -166,20 +178,25 @@ class Job:
         return [s for s in self.shards if s.index % world == rank and not self.done(s)]
 
     def run(self, work: Callable[[Shard], pa.Table], label: str) -> int:
-        """Compute this rank's shards that are not done; returns how many were computed."""
+        """Compute this rank's shards that are not done; returns how many were computed. A work function with
+        ``sides`` (names of side files, e.g. ``("ann.arrow",)``) is called ``work(shard, {side: temporary path})``
+        and writes them there; each is renamed into place when the work returns, before the part and its marker."""
         rank, world, _ = rank_world()
         todo = self.todo(rank, world)
         where = f" (rank {rank} of {world})" if world > 1 else ""
         for shard in con.track(todo, f"shards of {label}{where}", total=len(todo), unit="shards"):
             t0 = time.time()
+            sides = tuple(getattr(work, "sides", ()))
             try:
-                table = work(shard)
+                with ExitStack() as stack:  # side files: temporary until the work returns, then renamed into place
+                    tmp = {k: stack.enter_context(atomic_path(self.side_path(shard, k))) for k in sides}
+                    table = work(shard, tmp) if sides else work(shard)
             except PlantLLMError:
                 raise
             except Exception as e:  # an unexpected failure: name the shard and its input, keep the others
                 raise PlantLLMError(f"{shard.describe()} failed: {type(e).__name__}: {e}",
                                     fix="rerun with --debug for the traceback; finished shards are kept") from e
-            self.write_part(shard, table, time.time() - t0)
+            self.write_part(shard, table, time.time() - t0, sides)
         return len(todo)
 
     def execute(self, make_work: Callable[[], Callable[[Shard], pa.Table]], label: str, *, worker: str,
