@@ -12,7 +12,7 @@ CPU ranks) and the outputs are compared byte for byte.
     python benchmarks/engine_scale.py --sizes 20000 2000000
     python benchmarks/engine_scale.py --small          # 600 vs 3,000 SNVs on the test slice, nothing written
     nice -n 10 python benchmarks/engine_scale.py --sizes 200000 2000000 --no-two --name engine_scale_2m   # memory
-    python benchmarks/engine_scale.py --scan           # promoter scan: windows/s of chr1 stretches of 2 sizes
+    python benchmarks/engine_scale.py --scan           # promoter scan: windows/s of chr1 stretches of 3 sizes
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ sys.exit(rc)
 """
 
 
-def ultra_tiny(tmp: Path, task: str = "mlm") -> Path:
+def ultra_tiny(tmp: Path, task: str = "mlm", init: float | None = None) -> Path:
     """The ultra-tiny char BERT (hidden 16, 1 layer): a masked LM, or a classifier (``task="classification"``,
-    random head) for scans."""
+    random head) for scans; ``init``: another initializer_range (wide weights give scores that spread)."""
     import yaml
 
     from plantllm.models import checkpoint as M
@@ -51,43 +51,130 @@ def ultra_tiny(tmp: Path, task: str = "mlm") -> Path:
     cfg = {"name": "ultra-tiny", "architecture": "bert", "objective": "mlm", "tokenizer": {"kind": "char"},
            "max_length": 130 if task == "mlm" else 320,
            "config": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}}
+    if init is not None:
+        cfg["config"]["initializer_range"] = init
     (tmp / "m.yaml").write_text(yaml.safe_dump(cfg))
     spec = M.load_spec(tmp / "m.yaml")
     tok = M.build_tokenizer(spec)
     model = M.create(spec, tok, task=task, num_labels=2 if task != "mlm" else None, seed=0)
-    name = "model" if task == "mlm" else task
+    name = ("model" if task == "mlm" else task) + (f"-init{init}" if init is not None else "")
     M.save(model, tok, tmp / name)
     return tmp / name
 
 
 def scan_throughput(a) -> int:
-    """``plantllm predict promoters`` with the ultra-tiny classifier over two stretches of chr1 (stride 50):
-    marginal windows/s per process."""
-    sizes = [1_000_000, 6_000_000] if not a.small else [100_000, 400_000]
+    """``plantllm predict promoters`` with the ultra-tiny classifier over stretches of chr1 of three sizes (stride
+    50), each in a fresh process and its own output folder: marginal windows/s per process and peak RSS per size;
+    then, in this process on 1 Mb, the pipeline's own rate (the forward replaced by zeros) beside the forward's,
+    and the fast mode (bf16) against exact (Spearman of the scores)."""
+    sizes = [1_000_000, 6_000_000, 12_000_000] if not a.small else [100_000, 200_000, 400_000]
     card = str(ROOT / "tests/data/cards/tair10_slice.yaml") if a.small else "arabidopsis_thaliana"
-    res: dict = {"region_sizes": sizes, "runs": {}}
+    res: dict = {"region_sizes": sizes, "runs": {}, "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+                 "load_before": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = ultra_tiny(tmp, "classification")
-        for n in [sizes[0]] + sizes:  # the first run warms the caches
-            out = tmp / f"scan{n}"
+
+        def scan_run(n: int, out: Path, *extra: str) -> dict:
             r = run(["predict", "promoters", str(model), card, "--region", f"Chr1:1000001-{1_000_000 + n}",
-                     "--stride", "50", "--out", str(out)])
+                     "--stride", "50", "--out", str(out), *extra])
             r["windows"] = json.loads((out / "summary.json").read_text())["windows"]
-            res["runs"][n] = r
-    res["marginal_windows_per_s"], res["marginal_windows_per_cpu_s"] = marginal(res, sizes, "windows")
+            return r
+
+        scan_run(sizes[0], tmp / "warm")  # warms the caches (its own folder: a rerun in one folder only merges)
+        for n in sizes:
+            res["runs"][n] = scan_run(n, tmp / f"scan{n}")
+        if a.keep:
+            import shutil
+
+            shutil.copytree(tmp / f"scan{sizes[1]}", Path(a.keep), ignore=shutil.ignore_patterns(".plantllm-job"),
+                            dirs_exist_ok=True)
+        res["fast"] = {n: scan_run(n, tmp / f"fast{n}", "--precision", "fast") for n in sizes[:2]}
+        res["split"] = scan_split(model, card, sizes[0])
+    res["marginal_windows_per_s"], res["marginal_windows_per_cpu_s"] = marginal(res, [sizes[0], sizes[-1]], "windows")
+    res["marginal_by_step"] = [marginal(res, [s0, s1], "windows") for s0, s1 in zip(sizes, sizes[1:])]
+    res["fast_marginal_windows_per_s"], res["fast_marginal_windows_per_cpu_s"] = marginal(
+        {"runs": res["fast"]}, sizes[:2], "windows")
+    res["rss_ratio"] = round(res["runs"][sizes[-1]]["peak_rss_mb"] / res["runs"][sizes[0]]["peak_rss_mb"], 3)
+    res["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(res, indent=1))
     if not a.small:
         res["machine"] = machine()
+        sp = res["split"]
         md = ("`plantllm predict promoters` with an ultra-tiny char BERT classifier (hidden 16, 1 layer), window "
-              "-249..+50, stride 50, both strands, stretches of real TAIR10 chr1 from 1 Mb, each in a fresh process "
-              "after a warm-up run.\n\n| region | windows | seconds | CPU seconds | peak RSS (MB) |\n|---|---|---|---|---|\n"
-              + "".join(f"| {n:,} bp | {res['runs'][n]['windows']:,} | {res['runs'][n]['seconds']} | "
-                        f"{res['runs'][n]['cpu_seconds']} | {res['runs'][n]['peak_rss_mb']} |\n" for n in sizes)
-              + f"\nMarginal throughput: {res['marginal_windows_per_s']:,} windows/s per process (goal >= 15,000); "
-                f"{res['marginal_windows_per_cpu_s']:,} windows per CPU second.")
+              f"-249..+50, stride 50, both strands (2 forwards per window), stretches of real TAIR10 chr1 from 1 Mb, "
+              f"each in a fresh process and its own output folder after a warm-up run; OMP_NUM_THREADS="
+              f"{res['threads']}; load average {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after on "
+              f"{os.cpu_count()} cores (a shared machine: CPU seconds move less with the load than the wall clock).\n\n"
+              "| region | precision | windows | seconds | CPU seconds | peak RSS (MB) |\n|---|---|---|---|---|---|\n"
+              + "".join(f"| {n:,} bp | exact | {r['windows']:,} | {r['seconds']} | {r['cpu_seconds']} | "
+                        f"{r['peak_rss_mb']} |\n" for n, r in res["runs"].items())
+              + "".join(f"| {n:,} bp | fast (bf16) | {r['windows']:,} | {r['seconds']} | {r['cpu_seconds']} | "
+                        f"{r['peak_rss_mb']} |\n" for n, r in res["fast"].items())
+              + f"\nMarginal throughput {sizes[0]:,} -> {sizes[-1]:,} bp: {res['marginal_windows_per_s']:,} windows/s "
+                f"per process (goal >= 15,000); {res['marginal_windows_per_cpu_s']:,} windows per CPU second; by step "
+                + ", ".join(f"{w:,}/s ({c:,}/CPU s)" for w, c in res["marginal_by_step"])
+              + f". Peak RSS {sizes[-1]:,} / {sizes[0]:,} bp: {res['rss_ratio']} (flat: a shard and the merge stream "
+                f"part by part). Fast mode (bf16): {res['fast_marginal_windows_per_s']:,} windows/s, "
+                f"{res['fast_marginal_windows_per_cpu_s']:,} per CPU second.\n\n"
+                f"Where the time goes (one process, 1 Mb, {sp['windows']:,} windows, CPU seconds of the scan alone): "
+                f"pipeline {sp['pipeline_windows_per_cpu_s']:,} windows per CPU second (genome read, N filter, "
+                f"codes, reverse complement, token ids, rows; the model's forward replaced by zeros), forward "
+                f"{sp['forward_windows_per_cpu_s']:,} (both strands), end to end {sp['end_to_end_windows_per_cpu_s']:,}:"
+                f" the forward is {sp['forward_share']:.0%} of a scan. bf16 vs fp32 scores (the same architecture with wide "
+                f"random weights, score sd {sp['wide_score_sd']}): Spearman {sp['fast_spearman']}, max |difference| "
+                f"{sp['fast_max_abs_diff']}. The classifier's last layer "
+                "runs at [CLS] only (the token its pooler reads), identical to the full forward here.")
         print(write(a.name or "engine_scan", res, md).read_text())
     return 0
+
+
+def scan_split(model: Path, card: str, n: int) -> dict:
+    """In this process, on ``n`` bp: CPU seconds of the scan, of its forwards, and of the scan with the forward
+    replaced by zeros (the pipeline alone); and bf16 scores against fp32."""
+    import numpy as np
+    import torch
+    from scipy.stats import spearmanr
+
+    from plantllm.apps.promoter_scan import ModelScorer, ScanParams, scan
+    from plantllm.species.assembly import Assembly
+    from plantllm.species.card import load_card
+
+    asm = Assembly(load_card(card) if card.endswith(".yaml") else card)
+    p = ScanParams()
+    region = [("1", 1_000_000, 1_000_000 + n)]
+    scorer = ModelScorer(model, precision="exact")
+    scan(asm, scorer, [("1", 0, 20_000)], p)  # warm
+    real, spent = scorer.forward, [0.0]
+    # one torch thread: the forward runs in this thread, while the next batch is prepared in another
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
+
+    def timed(enc):
+        t = clock()
+        out = real(enc)
+        spent[0] += clock() - t
+        return out
+
+    scorer.forward = timed
+    t = time.process_time()
+    exact = scan(asm, scorer, region, p)
+    total = time.process_time() - t
+    scorer.forward = lambda enc: np.zeros(len(enc["input_ids"]), np.float32)
+    t = time.process_time()
+    scan(asm, scorer, region, p)
+    pipeline = time.process_time() - t
+    # bf16 against fp32 on the same architecture with wide weights (initializer_range 0.2): the ranking of a
+    # random head at the default init is a ranking of near-ties (scores within ~1e-4) and measures nothing
+    wide = ultra_tiny(model.parent, "classification", init=0.2)
+    ref = scan(asm, ModelScorer(wide, precision="exact"), region, p)["score"]
+    fast = scan(asm, ModelScorer(wide, precision="fast"), region, p)["score"]
+    w = len(exact["score"]) // 2
+    return {"windows": w, "end_to_end_cpu_s": round(total, 3), "forward_cpu_s": round(spent[0], 3),
+            "pipeline_cpu_s": round(pipeline, 3), "end_to_end_windows_per_cpu_s": round(w / total),
+            "forward_windows_per_cpu_s": round(w / spent[0]), "pipeline_windows_per_cpu_s": round(w / pipeline),
+            "forward_share": round(spent[0] / total, 3),
+            "fast_spearman": round(float(spearmanr(ref, fast)[0]), 5),
+            "fast_max_abs_diff": round(float(np.abs(ref - fast).max()), 5), "wide_score_sd": round(float(ref.std()), 4)}
 
 
 def run(args: list[str], nproc: int = 1) -> dict:
@@ -121,6 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-two", action="store_true", help="skip the 2-process run (a memory run)")
     ap.add_argument("--scan", action="store_true", help="promoter scan throughput instead of variant scoring")
     ap.add_argument("--name", help="results file name (default engine_scale, engine_scan with --scan)")
+    ap.add_argument("--keep", help="--scan: copy the outputs of the middle size to this folder (to compare)")
     a = ap.parse_args(argv)
     os.environ["PLANTLLM_QUIET"] = "1"
     if a.scan:

@@ -19,7 +19,9 @@ import pyarrow as pa
 import pysam
 
 from plantllm.apps.promoter_eval import evaluate as evaluate_scan
-from plantllm.apps.promoter_scan import ModelScorer, ScanParams, call_regions, scan, write_bedgraphs, write_calls
+from plantllm.apps.promoter_scan import ModelScorer, ScanParams, scan, write_calls
+from plantllm.apps.scan_tracks import Candidates, write_bedgraphs, write_bigwigs
+from plantllm.core import console as con
 from plantllm.core.io import atomic_path, atomic_write, tabix_index
 from plantllm.apps import WORKER
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
@@ -78,8 +80,9 @@ def plan_scan(asm: Assembly, model_dir: str | Path, out: Path, regions: list[tup
     return Job(out, "scan", {"spec": asdict(spec), "inputs": fingerprints}, shards)
 
 
-def merged_scan(job: Job, asm: Assembly) -> dict[str, np.ndarray]:
-    """All parts as the arrays ``scan`` returns (chrom, tss, strand, score)."""
+def merged_scan(job: Job) -> dict[str, np.ndarray]:
+    """All parts as the arrays ``scan`` returns (chrom, tss, strand, score): for the evaluation, which needs the
+    whole scan at once (its held-out blocks); the outputs stream (``scan_tracks``)."""
     chroms, tss, strands, scores = [], [], [], []
     for shard, t in job.parts():
         n = t.num_rows
@@ -90,36 +93,6 @@ def merged_scan(job: Job, asm: Assembly) -> dict[str, np.ndarray]:
     cat = lambda xs, dt: np.concatenate(xs) if xs else np.empty(0, dtype=dt)  # noqa: E731
     return {"chrom": cat(chroms, object), "tss": cat(tss, np.int64), "strand": cat(strands, object),
             "score": cat(scores, np.float32)}
-
-
-def write_bigwigs(asm: Assembly, res: dict, p: ScanParams, out: Path) -> list[Path]:
-    """One bigWig per strand (``scores.plus.bw``, ``scores.minus.bw``): the score of each stride bin at its
-    candidate TSS, in the FASTA's chromosome names, for IGV / JBrowse / UCSC."""
-    import pyBigWig
-
-    paths, half = [], p.stride // 2
-    header = [(asm.genome.file_name(c), asm.genome.length(c)) for c in asm.genome.chromosomes(nuclear_only=False)]
-    for strand, name in (("+", "plus"), ("-", "minus")):
-        path = out / f"scores.{name}.bw"
-        with atomic_path(path) as tmp:
-            bw = pyBigWig.open(str(tmp), "w")
-            bw.addHeader(header)
-            for c, _ in header:
-                canon = asm.card.canonical(c)
-                sel = (res["strand"] == strand) & (res["chrom"] == canon)
-                if not sel.any():
-                    continue
-                order = np.argsort(res["tss"][sel], kind="stable")
-                t, s = res["tss"][sel][order], res["score"][sel][order]
-                starts = np.maximum(0, t - half)
-                ends = np.minimum(asm.genome.length(canon), t - half + p.stride)
-                starts[1:] = np.maximum(starts[1:], ends[:-1])  # bins never overlap
-                keep = ends > starts
-                bw.addEntries([c] * int(keep.sum()), starts[keep].tolist(), ends=ends[keep].tolist(),
-                              values=s[keep].astype(float).tolist())
-            bw.close()
-        paths.append(path)
-    return paths
 
 
 def index_bed(path: Path) -> Path:
@@ -146,13 +119,16 @@ def predict_promoters(model_dir: str | Path, asm: Assembly, out: str | Path, *,
     spec = ScanJobSpec(**job.plan["plan"]["spec"])
 
     def merge(seconds: float) -> dict:
-        res = merged_scan(job, asm)
-        write_bigwigs(asm, res, params, out)
+        write_bigwigs(asm, job, params.stride, out)
         if bedgraph:
-            write_bedgraphs(asm, res, params, out)
-        calls = call_regions(asm, res, params, threshold=threshold, top_k=top_k)
+            write_bedgraphs(asm, job, params.stride, out)
+        candidates, rows = Candidates(asm, params, threshold, top_k, job.dir / "calls.bed"), 0
+        for shard, t in con.track(job.parts(), "calling from the parts", total=len(job.shards), unit="shards"):
+            candidates.add(shard, t)
+            rows += t.num_rows
+        calls = candidates.calls()
         index_bed(write_calls(asm, calls, out))
-        windows = int(len(res["score"]) // 2)
+        windows = rows // 2
         summary: dict = {"model": str(model_dir), "species": asm.card.name,
                          "regions_bp": sum(e - s for _, s, e in regions), "windows": windows,
                          "seconds": round(seconds, 1), "shards": len(job.shards),
@@ -163,7 +139,7 @@ def predict_promoters(model_dir: str | Path, asm: Assembly, out: str | Path, *,
                                     "stride": params.stride},
                          "calls": len(calls), "threshold": threshold, "top_k": top_k, "precision": precision}
         if evaluate is not None and asm.has_annotation:
-            ev = evaluate_scan(asm, ModelScorer(model_dir), res, calls, regions, params, evaluate, out,
+            ev = evaluate_scan(asm, ModelScorer(model_dir), merged_scan(job), calls, regions, params, evaluate, out,
                                baselines=baselines)
             with atomic_write(out / "evaluation.json") as fh:
                 json.dump(ev, fh, indent=2)

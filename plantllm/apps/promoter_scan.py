@@ -6,7 +6,7 @@ each region with a stride and scores both strands of every window in one forward
 the candidate TSS it was trained around: ``start + upstream`` on '+', ``end - 1 - upstream``
 on '-'. Outputs, in the FASTA's own chromosome names so they load next to it in a browser:
 
-* ``scores.plus.bedGraph`` / ``scores.minus.bedGraph``: score per stride bin and strand;
+* score per stride bin and strand as bigWig (bedGraph on request): ``plantllm.apps.scan_tracks``;
 * ``promoters.bed``: bins above the threshold (or the top-k), merged per strand with
   bedtools, score = 1000 x the best probability, sorted, with a track line;
 * ``candidates.tsv`` for a FASTA of candidate sequences.
@@ -275,45 +275,30 @@ def scan(asm: Assembly, scorer: Scorer, regions: list[tuple[str, int, int]], p: 
 
 
 # ---------------------------------------------------------------- outputs
-def write_bedgraphs(asm: Assembly, res: dict, p: ScanParams, out: Path, label: str = "plantllm") -> list[Path]:
-    paths = []
-    half = p.stride // 2
-    for strand, name in (("+", "plus"), ("-", "minus")):
-        sel = res["strand"] == strand
-        order = np.lexsort((res["tss"][sel], [asm.card.chromosome(c).name for c in res["chrom"][sel]]))
-        path = out / f"scores.{name}.bedGraph"
-        with atomic_write(path) as fh:
-            fh.write(f'track type=bedGraph name="{label} promoter {strand}" description="P(promoter), TSS on '
-                     f'{strand} strand" visibility=full autoScale=on\n')
-            last = {}
-            for c, t, s in zip(res["chrom"][sel][order], res["tss"][sel][order], res["score"][sel][order]):
-                n = asm.genome.length(c)
-                a, b = max(0, int(t) - half, last.get(c, 0)), min(n, int(t) - half + p.stride)
-                if b > a:
-                    fh.write(f"{asm.genome.file_name(c)}\t{a}\t{b}\t{s:.4f}\n")
-                    last[c] = b
-        paths.append(path)
-    return paths
-
-
 def call_regions(asm: Assembly, res: dict, p: ScanParams, *, threshold: float | None = 0.5,
                  top_k: int | None = None) -> pybedtools.BedTool:
     """Bins above ``threshold`` (or the ``top_k`` best) merged per strand with bedtools; BED6 in canonical names."""
     idx = np.arange(len(res["score"]))
     if top_k:
-        idx = idx[np.argsort(-res["score"])[:top_k]]
+        idx = idx[np.argsort(-res["score"], kind="stable")[:top_k]]  # ties: the first in scan order
     elif threshold is not None:
         idx = idx[res["score"] >= threshold]
+    lines = "".join(bin_lines(asm, res, idx, p))
+    return merge_bins(pybedtools.BedTool(lines, from_string=True)) if lines else pybedtools.BedTool([])
+
+
+def bin_lines(asm: Assembly, res: dict, idx, p: ScanParams) -> Iterator[str]:
+    """BED6 lines of the stride bins of rows ``idx`` of a scan (canonical names, score with 6 decimals)."""
     half = p.stride // 2
-    rows = []
     for i in idx:
         c, t = res["chrom"][i], int(res["tss"][i])
         a, b = max(0, t - half), min(asm.genome.length(c), t - half + p.stride)
-        rows.append((c, str(a), str(b), "promoter", f"{float(res['score'][i]):.6f}", res["strand"][i]))
-    if not rows:
-        return pybedtools.BedTool([])
-    bt = pybedtools.BedTool(rows).sort()
-    return bt.merge(s=True, c="5,6", o="max,distinct")
+        yield f"{c}\t{a}\t{b}\tpromoter\t{float(res['score'][i]):.6f}\t{res['strand'][i]}\n"
+
+
+def merge_bins(bins: pybedtools.BedTool) -> pybedtools.BedTool:
+    """Called bins sorted and merged per strand (overlapping or touching), score = the best, by bedtools."""
+    return bins.sort().merge(s=True, c="5,6", o="max,distinct")
 
 
 def write_calls(asm: Assembly, calls: pybedtools.BedTool, out: Path, label: str = "plantllm") -> Path:

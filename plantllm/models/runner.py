@@ -134,6 +134,7 @@ class ModelRunner:
         self.source = None
         self._rc: bool | None = None
         self.takes_mask = model.config.model_type != "mamba"
+        self._first_token = masked_logits.supports_classifier(model)
         try:
             self.fast = tokenizers.FastDnaEncoder(tok)
         except PlantLLMError:
@@ -199,7 +200,11 @@ class ModelRunner:
 
     @torch.inference_mode()
     def logits(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
-        """float32 logits on the CPU: (N, classes) for a classifier, (N, tokens, vocab) for an LM."""
+        """float32 logits on the CPU: (N, classes) for a classifier, (N, tokens, vocab) for an LM. A BERT
+        classifier runs its last layer at [CLS] only, the one token its pooler reads (``masked_logits``)."""
+        if self._first_token:
+            x = self._inputs(enc)
+            return masked_logits.classifier_logits(self.model, x["input_ids"], x.get("attention_mask")).float().cpu()
         return self.model(**self._inputs(enc)).logits.float().cpu()
 
     def batched_logits(self, seqs: list[str], batch_size: int = 64) -> torch.Tensor:
