@@ -2,8 +2,8 @@
 
 The recipe is the one ``plantllm demo`` runs on 2 CPUs (``configs/models/demo-gpn-char.yaml``,
 ``configs/train/demo-pretrain-cpu.yaml``, ``configs/train/demo-finetune-promoter-cpu.yaml``; corpus: 256-bp
-windows of gene regions of TAIR10 chr1's training blocks). For each pretraining budget (optimizer steps of 32
-windows x 256 bases) it pretrains from scratch, fine-tunes for promoters with the same number of fine-tuning
+windows of the spliced coding sequences of TAIR10 chr1's training blocks). For each pretraining budget (optimizer
+steps of 32 windows x 256 bases) it pretrains from scratch, fine-tunes for promoters with the same number of fine-tuning
 steps, and scores every possible SNV of the demo's held-out genes zero-shot; beside it the 6-mer logistic
 regression on the same promoter split. It records the training tokens, the CPU seconds (process time, all
 threads) and wall seconds of pretraining, so budgets on another machine read off the CPU seconds.

@@ -14,7 +14,7 @@ from plantllm.species.genome import Genome
 from plantllm.core.sequence import reverse_complement, soft_mask
 from plantllm.species.card import load_card
 from plantllm.data.splits import Splitter
-from plantllm.data.tasks.pretrain import WindowParams, build_pretrain, chromosome_windows
+from plantllm.data.tasks.pretrain import WindowParams, build_pretrain, cds_windows, chromosome_windows
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,28 @@ def test_regions_coding_windows_are_mostly_coding(asm):
     # every tiled interval is CDS segments widened by the flank: it starts and ends `flank` off a segment
     iv = region_intervals(asm, "1", "coding", 50)
     assert all(np.isin(s + 50, starts) or s == 0 for s, _ in iv) and all(np.isin(e - 50, ends) for _, e in iv)
+
+
+def test_regions_cds_windows_are_spliced_in_frame(asm, tmp_path):
+    """regions='cds' joins each coding gene's canonical CDS segments in the transcript's sense: windows start at the
+    start codon and, with a stride that is a multiple of 3, stay in frame (no stop codon inside, on either strand)."""
+    from Bio.Seq import Seq
+
+    p = WindowParams(regions="cds", length=201, stride=99)
+    windows = list(cds_windows(asm, "1", p))
+    coding = {t.id: t for t in asm.annotation.canonical_transcripts() if t.coding and t.chrom == "1"}
+    assert {w["strand"] for w in windows} == {"+", "-"}
+    firsts = {}
+    for w in windows:
+        firsts.setdefault((w["start"], w["end"]), w)
+    assert len(firsts) == sum(t.cds_length >= 201 for t in coding.values())
+    assert np.mean([w["seq"][:3].upper() == "ATG" for w in firsts.values()]) > 0.95
+    protein = [str(Seq(w["seq"].upper()).translate()) for w in windows]
+    assert np.mean(["*" in aa[:-1] for aa in protein]) < 0.01
+    # a - strand gene's first window is the reverse complement of the genome at the end of its last CDS segment
+    t = next(t for t in coding.values() if t.strand == "-" and t.cds_length >= 201 and t.cds[-1][1] - t.cds[-1][0] > 201)
+    w = firsts[(t.cds[0][0], t.cds[-1][1])]
+    assert w["seq"] == reverse_complement(asm.genome.fetch("1", t.cds[-1][1] - 201, t.cds[-1][1]))
+    # the builder writes them, split by the whole coding locus
+    m = build_pretrain(asm, tmp_path / "cds", p, Splitter(0.2, 0.2, block_size=200_000))
+    assert 0.8 * len(windows) < sum(m["split_sizes"].values()) <= len(windows) and m["params"]["regions"] == "cds"

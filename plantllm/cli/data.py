@@ -32,8 +32,8 @@ def data_pretrain(
     species: str = SpeciesArg, out: Path = OutOpt, fasta: Optional[Path] = FastaOpt, gff: Optional[Path] = GffOpt,
     length: int = typer.Option(512, "--length", help="Window length (bp)."),
     stride: int = typer.Option(512, "--stride", help="Step between window starts (bp)."),
-    regions: str = typer.Option("all", "--regions", help="all, genes, coding (CDS +/- flank), promoters or "
-                                "intergenic."),
+    regions: str = typer.Option("all", "--regions", help="all, genes, coding (CDS +/- flank), cds (spliced "
+                                "coding sequences, in frame), promoters or intergenic."),
     flank: int = typer.Option(1000, "--flank", help="Flank around genes/TSSs for --regions (bp)."),
     max_n: float = typer.Option(0.1, "--max-n", help="Drop windows with more N than this fraction."),
     rc: bool = typer.Option(False, "--rc-augment", help="Add the reverse complement of each training window."),
