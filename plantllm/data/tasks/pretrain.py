@@ -148,8 +148,7 @@ def cds_windows(asm: Assembly, chrom: str, p: WindowParams) -> Iterator[dict]:
         if t is None or not t.coding or t.cds_length < p.length:
             continue
         seq = "".join(asm.genome.fetch(chrom, s, e) for s, e in t.cds)
-        mask = np.concatenate([sq.soft_mask(asm.genome.fetch(chrom, s, e)) if from_case else rep.mask(chrom, s, e)
-                               for s, e in t.cds])
+        mask = sq.soft_mask(seq) if from_case else np.concatenate([rep.mask(chrom, s, e) for s, e in t.cds])
         if t.strand == "-":
             seq, mask = sq.reverse_complement(seq), mask[::-1]
         is_n = sq.encode(seq) == 4
