@@ -11,6 +11,7 @@ import pysam
 
 from plantllm.apps.alignment import CLASSES, to_genome
 from plantllm.core.io import atomic_path, atomic_write, tabix_index
+from plantllm.core.tracks import bigwig
 
 
 def _ref_positions(r, n: int) -> np.ndarray:
@@ -99,16 +100,11 @@ def _add(dest: dict[int, float], pos: list[int], values: np.ndarray) -> None:
 
 
 def _write_bigwig(path: Path, header, by_chrom: dict[str, dict[int, float]]) -> None:
-    import pyBigWig
-
-    with atomic_path(path) as tmp:
-        bw = pyBigWig.open(str(tmp), "w")
-        bw.addHeader(header)
+    with bigwig(path, header) as bw:
         for chrom, d in by_chrom.items():
             if d:
-                pos = sorted(d)
-                bw.addEntries([chrom] * len(pos), pos, ends=[q + 1 for q in pos], values=[float(d[q]) for q in pos])
-        bw.close()
+                pos = np.array(sorted(d), dtype=np.int64)
+                bw.add(chrom, pos, pos + 1, [d[q] for q in pos.tolist()])
 
 
 def _write_columns(out, groups, cols, asms, reference, names, order) -> None:

@@ -19,8 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from plantllm.apps.promoter_scan import bin_lines, call_regions, merge_bins
-from plantllm.core.io import atomic_path, atomic_write
+from plantllm.apps.promoter_scan import call_regions, merge_bins
+from plantllm.core.io import atomic_write
+from plantllm.core.tracks import bigwig
 from plantllm.inference.engine import Job, Shard
 
 
@@ -49,7 +50,7 @@ def chromosome_rows(job: Job, chrom: str, strand: str) -> Iterator[tuple[np.ndar
 
 def _bins(t: np.ndarray, half: int, stride: int, length: int, last_end: int) -> tuple[np.ndarray, np.ndarray]:
     """Bin [start, end) of each TSS: stride wide around it, within the chromosome, never overlapping the previous
-    bin (``last_end``: the end of the bin before ``t[0]``, carried from the previous piece)."""
+    bin (``last_end``: the end of the bins before ``t[0]``, carried from the previous piece)."""
     starts = np.maximum(0, t - half)
     ends = np.minimum(length, t - half + stride)
     if len(t):
@@ -58,62 +59,86 @@ def _bins(t: np.ndarray, half: int, stride: int, length: int, last_end: int) -> 
     return starts, ends
 
 
+def track_bins(pieces, half: int, stride: int, length: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(starts, ends, scores) of the stride bins of consecutive (tss, score) pieces of one chromosome and strand in
+    genome order (``chromosome_rows``), bins left empty by the clipping dropped. A bin's start is clipped by the
+    furthest end of every bin before it, kept or dropped, carried from piece to piece as a running maximum: the rule
+    of one sort of the whole strand, whatever the pieces (a piece whose bins are all dropped never moves it back)."""
+    last = 0
+    for t, s in pieces:
+        if not len(t):
+            continue
+        starts, ends = _bins(t, half, stride, length, last)
+        last = max(last, int(ends.max()))
+        keep = ends > starts
+        if keep.any():
+            yield starts[keep], ends[keep], s[keep]
+
+
+def strand_track(asm, job: Job, stride: int, strand: str, chroms: list[str]
+                 ) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(chromosome as the FASTA names it, starts, ends, scores) pieces of one strand's track, the canonical
+    chromosomes ``chroms`` in the order given, streamed part by part: what the bigWig and the bedGraph hold."""
+    for c in chroms:
+        name, length = asm.genome.file_name(c), asm.genome.length(c)
+        for starts, ends, scores in track_bins(chromosome_rows(job, c, strand), stride // 2, stride, length):
+            yield name, starts, ends, scores
+
+
+STRANDS = (("+", "plus"), ("-", "minus"))
+
+
 def write_bigwigs(asm, job: Job, stride: int, out: Path) -> list[Path]:
     """One bigWig per strand (``scores.plus.bw``, ``scores.minus.bw``): the score of each stride bin at its
-    candidate TSS, in the FASTA's chromosome names, for IGV / JBrowse / UCSC; streamed part by part."""
-    import pyBigWig
-
-    paths, half = [], stride // 2
+    candidate TSS, in the FASTA's chromosome names and order, for IGV / JBrowse / UCSC; streamed part by part."""
     header = [(asm.genome.file_name(c), asm.genome.length(c)) for c in asm.genome.chromosomes(nuclear_only=False)]
     scanned = {s.chrom for s in job.shards}
-    for strand, name in (("+", "plus"), ("-", "minus")):
-        path = out / f"scores.{name}.bw"
-        with atomic_path(path) as tmp:
-            bw = pyBigWig.open(str(tmp), "w")
-            bw.addHeader(header)
-            for c, n in header:
-                canon = asm.card.canonical(c)
-                if canon not in scanned:
-                    continue
-                last = 0
-                for t, s in chromosome_rows(job, canon, strand):
-                    if not len(t):
-                        continue
-                    starts, ends = _bins(t, half, stride, n, last)
-                    last = int(ends[-1])
-                    keep = ends > starts
-                    if keep.any():
-                        bw.addEntries([c] * int(keep.sum()), starts[keep].tolist(), ends=ends[keep].tolist(),
-                                      values=s[keep].astype(float).tolist())
-            bw.close()
-        paths.append(path)
+    chroms = [canon for canon in (asm.card.canonical(c) for c, _ in header) if canon in scanned]
+    paths = []
+    for strand, name in STRANDS:
+        paths.append(out / f"scores.{name}.bw")
+        with bigwig(paths[-1], header) as bw:
+            for chrom, starts, ends, scores in strand_track(asm, job, stride, strand, chroms):
+                bw.add(chrom, starts, ends, scores)
     return paths
 
 
 def write_bedgraphs(asm, job: Job, stride: int, out: Path, label: str = "plantllm") -> list[Path]:
     """``scores.plus.bedGraph`` / ``scores.minus.bedGraph`` (on request: large), chromosomes in the order of their
     canonical names, bins as in the bigWigs; streamed part by part."""
-    paths, half = [], stride // 2
     chroms = sorted({s.chrom for s in job.shards})
-    for strand, name in (("+", "plus"), ("-", "minus")):
-        path = out / f"scores.{name}.bedGraph"
-        with atomic_write(path) as fh:
+    paths = []
+    for strand, name in STRANDS:
+        paths.append(out / f"scores.{name}.bedGraph")
+        with atomic_write(paths[-1]) as fh:
             fh.write(f'track type=bedGraph name="{label} promoter {strand}" description="P(promoter), TSS on '
                      f'{strand} strand" visibility=full autoScale=on\n')
-            for c in chroms:
-                fname, n, last = asm.genome.file_name(c), asm.genome.length(c), 0
-                for t, s in chromosome_rows(job, c, strand):
-                    if not len(t):
-                        continue
-                    starts, ends = _bins(t, half, stride, n, last)
-                    keep = ends > starts
-                    if keep.any():
-                        last = int(ends[keep][-1])
-                        # one formatted line per bin (Python's own float formatting, as the file always had)
-                        fh.write("".join(f"{fname}\t{a}\t{b}\t{v:.4f}\n" for a, b, v in
-                                         zip(starts[keep].tolist(), ends[keep].tolist(), s[keep].tolist())))
-        paths.append(path)
+            for chrom, starts, ends, scores in strand_track(asm, job, stride, strand, chroms):
+                # one formatted line per bin (Python's own float formatting, as the file always had)
+                fh.write("".join(f"{chrom}\t{a}\t{b}\t{v:.4f}\n" for a, b, v in
+                                 zip(starts.tolist(), ends.tolist(), scores.tolist())))
     return paths
+
+
+def bin_runs(chrom: str, length: int, tss: np.ndarray, plus: np.ndarray, score: np.ndarray, stride: int) -> str:
+    """BED6 lines of the stride bins of one part's rows (``promoter_scan.bin_lines``' bins) with the overlapping or
+    touching bins of a strand already joined into one line that keeps the best score: what ``merge_bins`` (bedtools
+    merge -s, max) makes of them, so the spill holds a line per run of called bins instead of one per bin and
+    bedtools joins the runs across parts into the same calls. Joined in numpy because one line per bin through
+    bedtools cost more than the scan's forward with a permissive threshold."""
+    half, lines = stride // 2, []
+    for strand, sel in (("+", plus), ("-", ~plus)):
+        if not sel.any():
+            continue
+        a = np.maximum(0, tss[sel] - half)
+        b = np.minimum(length, tss[sel] - half + stride)
+        order = np.lexsort((b, a))
+        a, b, sc = a[order], b[order], score[sel][order]
+        first = np.flatnonzero(np.r_[True, a[1:] > np.maximum.accumulate(b)[:-1]])  # a run starts past every end
+        for x, y, v in zip(a[first].tolist(), np.maximum.reduceat(b, first).tolist(),
+                           np.maximum.reduceat(sc, first).tolist()):
+            lines.append(f"{chrom}\t{x}\t{y}\tpromoter\t{v:.6f}\t{strand}\n")
+    return "".join(lines)
 
 
 class Candidates:
@@ -131,12 +156,14 @@ class Candidates:
         keep = np.ones(len(score), bool) if self.top_k or self.threshold is None else score >= self.threshold
         if not keep.any():
             return
+        if self.fh is not None:
+            plus = pc.equal(t.column("strand"), "+").to_numpy(zero_copy_only=False)[keep]
+            self.fh.write(bin_runs(shard.chrom, self.asm.genome.length(shard.chrom), t.column("tss").to_numpy()[keep],
+                                   plus, score[keep], self.params.stride))
+            return
         rows = {"chrom": np.full(int(keep.sum()), shard.chrom, dtype=object), "tss": t.column("tss").to_numpy()[keep],
                 "strand": np.array(t.column("strand").filter(pa.array(keep)).to_pylist(), dtype=object),
                 "score": score[keep]}
-        if self.fh is not None:
-            self.fh.writelines(bin_lines(self.asm, rows, range(len(rows["score"])), self.params))
-            return
         self.parts.append(rows)
         res = self.result()
         if len(res["score"]) > self.top_k:

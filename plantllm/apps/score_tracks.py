@@ -24,6 +24,7 @@ import pysam
 from plantllm.apps.variant_scoring import VariantScorer
 from plantllm.core.errors import PlantLLMError
 from plantllm.core.io import atomic_path, tabix_index
+from plantllm.core.tracks import bigwig
 from plantllm.data.tasks.variants import site_windows
 from plantllm.apps import WORKER
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint
@@ -83,15 +84,10 @@ class ShardTracker:
 
 def write_tracks(asm: Assembly, job: Job, out: Path, step: int) -> dict:
     """bigWigs of min and mean LLR, and the indexed table, streamed from the parts in genome order."""
-    import pyBigWig
-
     header = [(asm.genome.file_name(c), asm.genome.length(c)) for c in asm.genome.chromosomes(nuclear_only=False)]
     n = 0
-    with atomic_path(out / "llr_min.bw") as tmin, atomic_path(out / "llr_mean.bw") as tmean, \
+    with bigwig(out / "llr_min.bw", header) as bmin, bigwig(out / "llr_mean.bw", header) as bmean, \
             atomic_path(out / "scores.tsv.gz") as ttab:
-        bws = {k: pyBigWig.open(str(p), "w") for k, p in (("min", tmin), ("mean", tmean))}
-        for bw in bws.values():
-            bw.addHeader(header)
         with pysam.BGZFile(str(ttab), "wb") as tab:
             tab.write(b"#chrom\tpos\tref\tA\tC\tG\tT\tmin\tmean\n")
             for shard, t in job.parts():
@@ -99,17 +95,16 @@ def write_tracks(asm: Assembly, job: Job, out: Path, step: int) -> dict:
                     continue
                 name = asm.genome.file_name(shard.chrom)
                 pos = t.column("pos").to_numpy()
-                for k, bw in bws.items():
-                    bw.addEntries(name, int(pos[0]), values=t.column(k).to_numpy().astype(float).tolist(), span=1,
-                                  step=step) if _regular(pos, step) else \
-                        bw.addEntries([name] * len(pos), pos.tolist(), ends=(pos + 1).tolist(),
-                                      values=t.column(k).to_numpy().astype(float).tolist())
+                for k, bw in (("min", bmin), ("mean", bmean)):
+                    values = t.column(k).to_numpy()
+                    if _regular(pos, step):
+                        bw.add_steps(name, int(pos[0]), values, step=step)
+                    else:
+                        bw.add(name, pos, pos + 1, values)
                 cols = [t.column(c).to_pylist() for c in ("ref", "A", "C", "G", "T", "min", "mean")]
                 tab.write("".join(f"{name}\t{p + 1}\t{r}\t{a:.7g}\t{c:.7g}\t{g_:.7g}\t{tt:.7g}\t{mn:.7g}\t{me:.7g}\n"
                                   for p, r, a, c, g_, tt, mn, me in zip(pos.tolist(), *cols)).encode())
                 n += t.num_rows
-        for bw in bws.values():
-            bw.close()
         tabix_index(ttab, out / "scores.tsv.gz", seq_col=0, start_col=1, end_col=1, meta_char="#")
     return {"positions": n}
 
