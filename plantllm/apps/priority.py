@@ -89,8 +89,10 @@ def _percentile_evidence(scores: np.ndarray, method: str, unscored: float) -> np
     out = np.full(len(scores), unscored, dtype=np.float64)
     s = scores[ok]
     key = s if method in LOW_IS_DELETERIOUS else -np.abs(s)
-    order = np.argsort(np.argsort(key, kind="stable"), kind="stable")
-    out[ok] = 1.0 - order / max(len(s) - 1, 1)
+    place = np.empty(len(s), dtype=np.int64)  # each score's place in the stable sort (the inverse permutation)
+    place[np.argsort(key, kind="stable")] = np.arange(len(s))
+    del key
+    out[ok] = 1.0 - place / max(len(s) - 1, 1)
     return out
 
 
@@ -105,61 +107,87 @@ def class_percentile(classes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return out
 
 
+def rank_arrays(raw: list[np.ndarray], codes: np.ndarray, terms: list[str], method: "str | list[str]" = "llr",
+                config: PriorityConfig | None = None, cal: list[np.ndarray] | None = None, neutral=None,
+                by: tuple[np.ndarray, list[str]] | None = None, snv: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The ranking from columns (one float64 array per model, the consequence class of each allele as integer
+    ``codes`` into ``terms``), in the input order: impact, evidence, priority, rank, pct_class, and with ``cal``
+    (the calibrated scores) calibrated_score, and with a ``neutral`` background pct_neutral (``by``: the
+    scored_by codes and names; ``snv``: which alleles are SNVs). Numpy arrays only: 8 bytes per allele each."""
+    cfg = config or PriorityConfig()
+    methods = [method] * len(raw) if isinstance(method, str) else list(method)
+    if len(methods) == 1:
+        methods = methods * len(raw)
+    n = len(codes)
+    used = cal if cal is not None else raw
+    evidence = np.zeros(n) if len(methods) > 1 else None
+    for i, m in enumerate(methods):
+        e = _percentile_evidence(used[i], m, cfg.unscored_evidence)
+        if cal is not None:  # scored, but no background for its kind: the raw score's percentile
+            fallback = ~np.isfinite(used[i]) & np.isfinite(raw[i])
+            e[fallback] = _percentile_evidence(raw[i], m, cfg.unscored_evidence)[fallback]
+        if evidence is None:
+            evidence = e
+        else:
+            evidence += e
+    if len(methods) > 1:  # as np.mean over the models' rows: the sum, then one division
+        evidence /= len(methods)
+    w = np.array([cfg.weight(x) for x in terms], dtype=np.float64)
+    impact = w[codes] if n else np.empty(0)
+    priority = cfg.impact_weight * impact + cfg.evidence_weight * (evidence if n else np.empty(0))
+    order = np.lexsort((-evidence, -priority)) if n else np.empty(0, dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    del order
+    out = {"impact": impact, "evidence": evidence if n else np.empty(0), "priority": priority, "rank": rank,
+           "pct_class": class_percentile(codes, used[0])}
+    if cal is not None:
+        out["calibrated_score"] = used[0]
+        if neutral is not None:
+            out["pct_neutral"] = _neutral(by, snv, used[0], neutral)
+    return out
+
+
 def prioritize(table: pa.Table, method: "str | list[str]" = "llr", config: PriorityConfig | None = None,
                calibrated: bool = False, neutral=None) -> tuple[pa.Table, np.ndarray]:
     """The table with impact, evidence, priority, rank, dosage-weighted score and percentile columns, and
     the row order of the ranking (rank 1 first). ``calibrated``: evidence and percentiles from the
     ``calibrated<i>`` columns (an allele without a background keeps its raw score's percentile);
-    ``neutral``: the model's ``Calibration``, for ``pct_neutral``."""
-    cfg = config or PriorityConfig()
+    ``neutral``: the model's ``Calibration``, for ``pct_neutral``. (The merge of a run ranks from the
+    parts' columns with ``rank_arrays``; this is its form for one table.)"""
     cols = score_columns(table)
-    methods = [method] * len(cols) if isinstance(method, str) else list(method)
-    if len(methods) == 1:
-        methods = methods * len(cols)
     n = table.num_rows
     raw = [table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in cols]
-    used = raw
-    if calibrated:
-        cal = [table.column(f"calibrated{i}").to_numpy(zero_copy_only=False).astype(np.float64)
-               for i in range(len(cols))]
-        used = cal
-    evid = []
-    for i, m in enumerate(methods):
-        e = _percentile_evidence(used[i], m, cfg.unscored_evidence)
-        if calibrated:  # scored, but no background for its kind: the raw score's percentile
-            fallback = ~np.isfinite(used[i]) & np.isfinite(raw[i])
-            e[fallback] = _percentile_evidence(raw[i], m, cfg.unscored_evidence)[fallback]
-        evid.append(e)
-    evidence = np.mean(evid, axis=0) if n else np.empty(0)
+    cal = [table.column(f"calibrated{i}").to_numpy(zero_copy_only=False).astype(np.float64)
+           for i in range(len(cols))] if calibrated else None
     terms = table.column("consequence").combine_chunks().dictionary_encode()
-    w = np.array([cfg.weight(x) for x in terms.dictionary.to_pylist()], dtype=np.float64)
     codes = terms.indices.to_numpy(zero_copy_only=False) if n else np.empty(0, dtype=np.int64)
-    impact = w[codes] if n else np.empty(0)
-    priority = cfg.impact_weight * impact + cfg.evidence_weight * evidence
-    order = np.lexsort((-evidence, -priority))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
+    by = snv = None
+    if calibrated and neutral is not None and "scored_by" in table.column_names:
+        enc = table.column("scored_by").combine_chunks().dictionary_encode()
+        by, snv = (enc.indices.to_numpy(zero_copy_only=False), enc.dictionary.to_pylist()), _is_snv(table)
+    r = rank_arrays(raw, codes, terms.dictionary.to_pylist(), method, config, cal, neutral, by, snv)
     dose = table.column("dosage").to_numpy(zero_copy_only=False)
-    out = (table.append_column("impact", pa.array(impact)).append_column("evidence", pa.array(evidence))
-           .append_column("priority", pa.array(priority)).append_column("rank", pa.array(rank))
+    out = (table.append_column("impact", pa.array(r["impact"])).append_column("evidence", pa.array(r["evidence"]))
+           .append_column("priority", pa.array(r["priority"])).append_column("rank", pa.array(r["rank"]))
            .append_column("dosage_weighted_score", pa.array(raw[0] * dose))
-           .append_column("pct_class", pa.array(class_percentile(codes, used[0]))))
-    if calibrated:
-        out = out.append_column("calibrated_score", pa.array(used[0]))
-        if neutral is not None:
-            out = out.append_column("pct_neutral", pa.array(neutral_percentiles(table, used[0], neutral)))
+           .append_column("pct_class", pa.array(r["pct_class"])))
+    for c in ("calibrated_score", "pct_neutral"):
+        if c in r:
+            out = out.append_column(c, pa.array(r[c]))
+    if calibrated and neutral is not None and "pct_neutral" not in r:
+        out = out.append_column("pct_neutral", pa.array(np.full(n, np.nan)))
+    order = np.empty(n, dtype=np.int64)
+    order[r["rank"] - 1] = np.arange(n)
     return out, order
 
 
-def neutral_percentiles(table: pa.Table, calibrated: np.ndarray, neutral) -> np.ndarray:
+def _neutral(by, snv, calibrated: np.ndarray, neutral) -> np.ndarray:
     """``pct_neutral`` per allele: SNVs against the SNV background, other alleles against their method's."""
     out = np.full(len(calibrated), np.nan)
-    if "scored_by" not in table.column_names:
+    if by is None:
         return out
-    by = table.column("scored_by").combine_chunks().dictionary_encode()
-    names = by.dictionary.to_pylist()
-    codes = by.indices.to_numpy(zero_copy_only=False)
-    snv = _is_snv(table)
+    codes, names = by
     for k, name in enumerate(names):
         if name.startswith("unscored"):
             continue
@@ -170,7 +198,7 @@ def neutral_percentiles(table: pa.Table, calibrated: np.ndarray, neutral) -> np.
     return out
 
 
-def _is_snv(table: pa.Table) -> np.ndarray:
+def _is_snv(table) -> np.ndarray:
     import pyarrow.compute as pc
 
     return (pc.equal(pc.utf8_length(table.column("ref")), 1).to_numpy(zero_copy_only=False)

@@ -12,32 +12,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from plantllm.apps.consequence import SEVERITY
 from plantllm.core.io import atomic_path
 
 
-def plot_score_meaning(table: pa.Table, path: Path, method: str, neutral=None, max_points: int = 200_000) -> Path:
-    """Write the PNG (see the module doc); ``table`` is the ranked table (``pct_class``, optionally
-    ``calibrated_score``), ``neutral`` the model's ``Calibration`` or None."""
+def plot_score_meaning(score: np.ndarray, codes: np.ndarray, terms: list[str], path: Path, method: str,
+                       neutral=None, calibrated: bool = False, max_points: int = 200_000) -> Path:
+    """Write the PNG (see the module doc): ``score`` per allele (the calibrated score with ``calibrated``), its
+    consequence class as integer ``codes`` into ``terms`` (columns of a panel: no string per allele),
+    ``neutral`` the model's ``Calibration`` or None."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    col = "calibrated_score" if "calibrated_score" in table.column_names else "score0"
-    score = table.column(col).to_numpy(zero_copy_only=False).astype(np.float64)
-    terms = np.asarray(table.column("consequence").to_pylist(), dtype=object)
+    score = np.asarray(score, dtype=np.float64)
     ok = np.isfinite(score)
     if ok.sum() > max_points:  # a fixed sample: the picture of a large panel in bounded time
         idx = np.flatnonzero(ok)
         ok = np.zeros(len(score), dtype=bool)
         ok[np.random.default_rng(0).choice(idx, max_points, replace=False)] = True
-    classes = [c for c in SEVERITY if (ok & (terms == c)).any()] + sorted(
-        {t for t in terms[ok].tolist() if t not in SEVERITY})
+    present = {terms[k] for k in np.unique(codes[ok]).tolist()}
+    classes = [c for c in SEVERITY if c in present] + sorted(t for t in present if t not in SEVERITY)
+    code = {t: k for k, t in enumerate(terms)}
     fig, ax = plt.subplots(figsize=(11, 0.45 * max(len(classes), 3) + 1.8))
-    data = [score[ok & (terms == c)] for c in classes]
+    data = [score[ok & (codes == code[c])] for c in classes]
     pos = np.arange(len(classes))[::-1]
     if classes:
         ax.violinplot(data, positions=pos, vert=False, showextrema=False, widths=0.8)
@@ -52,7 +52,7 @@ def plot_score_meaning(table: pa.Table, path: Path, method: str, neutral=None, m
             ax.axvline(q[p], color="tab:red", linestyle=style, linewidth=1,
                        label=f"neutral background, {name} percentile ({q[p]:.2f})")
         ax.legend(fontsize=7, loc="lower left")
-    what = "calibrated score (raw - neutral mean for context x ALT)" if col == "calibrated_score" else \
+    what = "calibrated score (raw - neutral mean for context x ALT)" if calibrated else \
         f"{method} score"
     ax.set_xlabel(f"{what}\nlower = ALT less likely under the model", fontsize=9)
     ax.set_title("What a score means: its place among this run's alleles of each consequence class\n"

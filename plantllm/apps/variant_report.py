@@ -1,8 +1,9 @@
 """Variant ranking and its outputs, from columns: priority, ranked TSV, scored VCF, plots, zero-shot checks.
 
-Everything here works on the merged parts of the inference engine as one Arrow table (memory-mapped
-from the job folder) plus a few numpy arrays per variant: no Python object per variant, so a panel
-of tens of millions of variants ranks in the memory of its score columns.
+Everything here works on columns: Arrow tables of ranked rows, numpy arrays, integer codes of the
+consequence classes; no Python object per variant. A run's merge (``variant_merge``) feeds them
+from the engine's parts batch by batch, so a panel of tens of millions of variants ranks in the
+memory of its score columns.
 
 The priority and the percentiles are computed in ``priority`` (see there for the formula).
 """
@@ -34,57 +35,52 @@ TSV_COLUMNS = ["rank", "priority", "chrom", "pos", "id", "ref", "alt", "conseque
 TSV_OPTIONAL = ["calibrated_score", "pct_neutral"]
 
 
-def write_tsv(table: pa.Table, order: np.ndarray, path: Path, asm: Assembly, models: list[str] | None = None,
-              chunk: int = 200_000) -> Path:
-    """Ranked TSV (1-based positions, the FASTA's chromosome names); with several models, one
-    ``score_<model>`` column each after ``score`` (the first model's). Written in chunks of the ranking."""
-    cols = score_columns(table)
+def tsv_names(column_names: list[str], models: list[str] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """The ranked TSV's columns for a ranked table's ``column_names``: (names, score columns, extra names)."""
+    cols = [c for c in column_names if c.startswith("score") and c[5:].isdigit()]
     extra = [f"score_{m}" for m in models] if models and len(cols) > 1 else []
     names = TSV_COLUMNS[:TSV_COLUMNS.index("score") + 1] + extra + TSV_COLUMNS[TSV_COLUMNS.index("score") + 1:]
-    names = [c for c in names if c in table.column_names or c == "score" or c in extra] + \
-        [c for c in TSV_OPTIONAL if c in table.column_names]
+    names = [c for c in names if c in column_names or c == "score" or c in extra] + \
+        [c for c in TSV_OPTIONAL if c in column_names]
+    return names, cols, extra
+
+
+def tsv_text(rows: pa.Table, names: list[str], cols: list[str], extra: list[str], file_name: dict[str, str]) -> str:
+    """TSV lines of ranked rows (1-based positions, the FASTA's chromosome names)."""
+    df = rows.to_pandas()
+    df["chrom"] = df["chrom"].map(file_name)
+    df["pos"] = df["pos"] + 1
+    df["repeat"] = df["repeat"].astype(int)
+    df["score"] = df[cols[0]]
+    for name, c in zip(extra, cols):
+        df[name] = df[c]
+    return df[names].to_csv(sep="\t", header=False, index=False, float_format="%.6g", na_rep="nan",
+                            lineterminator="\n")
+
+
+def write_tsv(table: pa.Table, order: np.ndarray, path: Path, asm: Assembly, models: list[str] | None = None,
+              chunk: int = 200_000) -> Path:
+    """Ranked TSV of one ranked table (1-based positions, the FASTA's chromosome names); with several models,
+    one ``score_<model>`` column each after ``score`` (the first model's). Written in chunks of the ranking.
+    (A run's merge writes it from the parts: ``variant_merge``.)"""
+    names, cols, extra = tsv_names(table.column_names, models)
     file_name = {c: asm.genome.file_name(c) for c in asm.genome.chromosomes(nuclear_only=False)}
     with atomic_write(path) as fh:
         fh.write("\t".join(names) + "\n")
         for i in range(0, len(order), chunk):
-            df = table.take(pa.array(order[i:i + chunk])).to_pandas()
-            df["chrom"] = df["chrom"].map(file_name)
-            df["pos"] = df["pos"] + 1
-            df["repeat"] = df["repeat"].astype(int)
-            df["score"] = df[cols[0]]
-            for name, c in zip(extra, cols):
-                df[name] = df[c]
-            fh.write(df[names].to_csv(sep="\t", header=False, index=False, float_format="%.6g", na_rep="nan",
-                                      lineterminator="\n"))
+            fh.write(tsv_text(table.take(pa.array(order[i:i + chunk])), names, cols, extra, file_name))
     return path
 
 
-class RowLocator:
-    """The rows of one VCF record in the merged table: parts are in shard order and each part's rows in
-    record order, so a record's rows are found by two binary searches (no map of all variants)."""
-
-    def __init__(self, table: pa.Table, shard_rows: list[int]):
-        self.offsets = np.concatenate([[0], np.cumsum(shard_rows)]).astype(np.int64)
-        self.record = table.column("record").to_numpy(zero_copy_only=False)
-        self.alt = table.column("alt").to_pylist()
-
-    def rows(self, key: tuple[int, int] | None) -> dict[str, int]:
-        """ALT -> row of the record ``key`` = (shard position in the job, record ordinal in the shard)."""
-        if key is None:
-            return {}
-        s, rec = key
-        a, b = self.offsets[s], self.offsets[s + 1]
-        lo = a + np.searchsorted(self.record[a:b], rec, side="left")
-        hi = a + np.searchsorted(self.record[a:b], rec, side="right")
-        return {self.alt[i]: int(i) for i in range(lo, hi)}
-
-
-def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path: Path, method: str, model: str,
+def write_vcf(src: str | Path, locate, key_of, path: Path, method: str, model: str,
               models: list[str] | None = None, contigs: list[str] = (), asm: Assembly | None = None,
               annotator=None, annotations=None, snpeff_compatible: bool = False) -> Path:
     """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), bgzipped with a
-    tabix index (``.tbi``), atomically. ``key_of(i, record)`` gives the key ``locate`` finds a record's rows
-    by. With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header). ``contigs``:
+    tabix index (``.tbi``), atomically. ``key_of(i, record)`` gives the key ``locate.rows(key)`` finds a
+    record's rows by: ALT -> that row's values (``csq``, ``gene``, ``score``, ``scored_by``, ``priority``,
+    ``rank``, ``score<i>``, optionally ``pct_class``, ``calibrated_score``, ``pct_neutral``), read record by
+    record (``variant_merge.RecordRows``), never all rows at once. With several models, ``PLLM_SCORE<i>``
+    carries model i's score (its path in the header). ``contigs``:
     the sequence names of the records (from the VCF's index), declared where the header lacks them.
     With ``asm`` and an ``annotator`` (apps.consequence.ConsequenceAnnotator), every record, scored or not,
     also gets SnpEff-standard ``ANN``/``LOF``/``NMD`` (replacing an older ``ANN``); without an annotator an
@@ -95,15 +91,6 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
     import pysam
 
     pysam.set_verbosity(0)
-    cols = score_columns(table)
-    values = {k: table.column(c).to_numpy(zero_copy_only=False) for k, c in
-              (("score", cols[0]), ("priority", "priority"), ("rank", "rank"))}
-    values.update({f"score{i}": table.column(c).to_numpy(zero_copy_only=False) for i, c in enumerate(cols)})
-    values.update({c: table.column(c).to_numpy(zero_copy_only=False) for c in ("pct_class", "calibrated_score",
-                                                                              "pct_neutral") if c in table.column_names})
-    if "scored_by" in table.column_names:
-        values["scored_by"] = table.column("scored_by").to_pylist()
-    csq, gene = table.column("consequence").to_pylist(), table.column("gene").to_pylist()
     vin = pysam.VariantFile(str(src))
     header = _header(vin, contigs, method, model, models, annotator is not None or annotations is not None)
     if snpeff_compatible and (annotator is not None or annotations is not None):
@@ -120,9 +107,8 @@ def write_vcf(src: str | Path, table: pa.Table, locate: RowLocator, key_of, path
                         new.samples[s][k] = v
                 key = key_of(i, rec)
                 found = locate.rows(key)
-                rows = [found.get(a) for a in (rec.alts or ())]
-                if any(r is not None for r in rows):
-                    _annotate(new, rows, csq, gene, values, models)
+                if any(a in found for a in (rec.alts or ())):
+                    _annotate(new, [found.get(a) for a in (rec.alts or ())], models)
                 if annotations is not None:
                     _set_ann(new, annotations.fields(key, rec))
                 elif annotator is not None:
@@ -167,28 +153,29 @@ def _header(vin, contigs: list[str], method: str, model: str, models: list[str] 
     return header
 
 
-def _annotate(new, rows: list, csq: list, gene: list, values: dict, models: list[str] | None) -> None:
-    new.info["PLLM_CSQ"] = tuple(csq[r] if r is not None else "." for r in rows)
-    new.info["PLLM_GENE"] = tuple((gene[r] or ".") if r is not None else "." for r in rows)
-    new.info["PLLM_SCORE"] = tuple(_num(values["score"], r) for r in rows)
-    if "scored_by" in values:
-        new.info["PLLM_METHOD"] = tuple(values["scored_by"][r] if r is not None else "." for r in rows)
+def _annotate(new, rows: list, models: list[str] | None) -> None:
+    """The PLLM_ fields of one record; ``rows``: per ALT its values (a dict) or None (an ALT without a row)."""
+    new.info["PLLM_CSQ"] = tuple(r["csq"] if r is not None else "." for r in rows)
+    new.info["PLLM_GENE"] = tuple((r["gene"] or ".") if r is not None else "." for r in rows)
+    new.info["PLLM_SCORE"] = tuple(_num(r, "score") for r in rows)
+    new.info["PLLM_METHOD"] = tuple(r["scored_by"] if r is not None else "." for r in rows)
     for key, col in (("PLLM_PCT_CLASS", "pct_class"), ("PLLM_CALIBRATED", "calibrated_score"),
                      ("PLLM_PCT_NEUTRAL", "pct_neutral")):
-        if col in values and any(_num(values[col], r) is not None for r in rows):
-            new.info[key] = tuple(_num(values[col], r) for r in rows)
-    new.info["PLLM_PRIORITY"] = tuple(float(values["priority"][r]) if r is not None else None for r in rows)
-    new.info["PLLM_RANK"] = tuple(int(values["rank"][r]) if r is not None else None for r in rows)
+        vals = tuple(_num(r, col) for r in rows)
+        if any(v is not None for v in vals):
+            new.info[key] = vals
+    new.info["PLLM_PRIORITY"] = tuple(float(r["priority"]) if r is not None else None for r in rows)
+    new.info["PLLM_RANK"] = tuple(int(r["rank"]) if r is not None else None for r in rows)
     if models and len(models) > 1:
         for i in range(len(models)):
-            new.info[f"PLLM_SCORE{i + 1}"] = tuple(_num(values[f"score{i}"], r) for r in rows)
+            new.info[f"PLLM_SCORE{i + 1}"] = tuple(_num(r, f"score{i}") for r in rows)
 
 
-def _num(col, r):
-    """A float for the VCF, None (written '.') for a missing row or a NaN (an allele not scored)."""
-    if r is None:
+def _num(row, col):
+    """A float for the VCF, None (written '.') for a missing row or value or a NaN (an allele not scored)."""
+    if row is None or row.get(col) is None:
         return None
-    x = float(col[r])
+    x = float(row[col])
     return x if x == x else None
 
 
@@ -227,16 +214,22 @@ def _set_ann(new, fields: tuple | None) -> None:
             new.info[key] = value
 
 
-def plot_summary(table: pa.Table, path: Path, method: str, max_points: int = 200_000) -> Path:
-    """Score by consequence class, and scores along the chromosomes (a sample of at most ``max_points``)."""
+def summary_sample(n: int, max_points: int = 200_000) -> np.ndarray | None:
+    """The rows ``plot_summary`` shows of ``n`` (sorted), or None for all of them."""
+    return np.sort(np.random.default_rng(0).choice(n, max_points, replace=False)) if n > max_points else None
+
+
+def plot_summary(table: pa.Table, path: Path, method: str, max_points: int = 200_000, sampled: bool = False) -> Path:
+    """Score by consequence class, and scores along the chromosomes (a sample of at most ``max_points``;
+    ``sampled``: ``table`` is already that sample, ``summary_sample``'s rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = table.num_rows
-    take = np.sort(np.random.default_rng(0).choice(n, max_points, replace=False)) if n > max_points else None
+    take = None if sampled else summary_sample(table.num_rows, max_points)
     t = table.take(pa.array(take)) if take is not None else table
+    sampled = sampled or take is not None
     df = t.select(["chrom", "pos", "consequence", score_columns(t)[0]]).to_pandas()
     df.columns = ["chrom", "pos", "consequence", "score"]
     df = df[np.isfinite(df["score"])]  # alleles not scored have no place on a score axis
@@ -246,7 +239,7 @@ def plot_summary(table: pa.Table, path: Path, method: str, max_points: int = 200
     data = [df.loc[df["consequence"] == c, "score"].to_numpy() for c in classes]
     ax[0].boxplot(data, vert=False, tick_labels=[f"{c} ({len(x)})" for c, x in zip(classes, data)])
     ax[0].set_xlabel(f"{method} score (lower = ALT less likely)")
-    ax[0].set_title("score by consequence class" + (f" ({max_points:,} sampled)" if take is not None else ""))
+    ax[0].set_title("score by consequence class" + (f" ({max_points:,} sampled)" if sampled else ""))
     for c, g in df.groupby("chrom", sort=True):
         ax[1].scatter(g["pos"] + 1, g["score"], s=4, label=f"chromosome {c}")
     ax[1].set_xlabel("position (bp)"), ax[1].set_ylabel("score"), ax[1].set_title("scores along the chromosome")
@@ -268,23 +261,33 @@ def model_names(dirs: list[Path]) -> list[str]:
     return [n.replace(" ", "_").replace("\t", "_") for n in names]
 
 
-def consequence_auroc(consequence, score) -> dict:
+DAMAGING = ["stop_gained", "missense_variant", "start_lost", "splice_donor_variant", "splice_acceptor_variant"]
+
+
+def consequence_auroc(consequence, score, terms: list[str] | None = None) -> dict:
     """AUROC of -score separating damaging (stop gained, missense, start lost, splice) from neutral-ish
-    (synonymous, intergenic) variants: the zero-shot check of the PDLLM / GPN papers."""
+    (synonymous, intergenic) variants: the zero-shot check of the PDLLM / GPN papers. ``consequence``: the
+    terms, or with ``terms`` integer codes into them (a panel's column: no string per allele)."""
     from sklearn.metrics import roc_auc_score
 
     s = np.asarray(score, dtype=np.float64)
     keep = np.isfinite(s)  # alleles not scored (NaN) take no part
-    c, s = np.asarray(consequence, dtype=object)[keep], s[keep]
-    pos = ["stop_gained", "missense_variant", "start_lost", "splice_donor_variant", "splice_acceptor_variant"]
-    sel = np.isin(c, pos + ["synonymous_variant", "intergenic_variant"])
-    y = np.isin(c[sel], pos)
+    if terms is None:
+        terms, codes = np.unique(np.asarray(consequence, dtype=object).astype(str), return_inverse=True)
+        terms = terms.tolist()
+    else:
+        codes = np.asarray(consequence)
+    code = {t: k for k, t in enumerate(terms)}
+    ids = lambda names: [code[t] for t in names if t in code]  # noqa: E731
+    c, s = codes[keep], s[keep]
+    sel = np.isin(c, ids(DAMAGING + ["synonymous_variant", "intergenic_variant"]))
+    y = np.isin(c[sel], ids(DAMAGING))
     if len(set(y.tolist())) < 2:
         return {}
     res = {"damaging_vs_neutral": float(roc_auc_score(y, -s[sel])), "n": int(sel.sum())}
     for a, b in (("stop_gained", "synonymous_variant"), ("missense_variant", "synonymous_variant")):
-        m = np.isin(c, [a, b])
-        y2 = c[m] == a
+        m = np.isin(c, ids([a, b]))
+        y2 = c[m] == code.get(a, -1)
         if len(set(y2.tolist())) == 2:
             res[f"{a}_vs_{b}"] = float(roc_auc_score(y2, -s[m]))
     return res
@@ -311,17 +314,29 @@ def write_saturation_vcf(asm: Assembly, regions: list[tuple[str, int, int]], pat
 def label_auroc(table: pa.Table, labels: dict[tuple[str, int, str, str], str], asm: Assembly) -> dict:
     """Evaluate against a user's labels (chrom, 1-based pos, ref, alt -> label): AUROC of the model score,
     of the consequence impact and of the combined priority for each label value against all others."""
+    return label_evaluation([table.select(["chrom", "pos", "ref", "alt", score_columns(table)[0], "impact",
+                                           "priority"])], labels, asm)
+
+
+def label_evaluation(pieces, labels: dict[tuple[str, int, str, str], str], asm: Assembly) -> dict:
+    """``label_auroc`` over ranked rows given in pieces (tables of chrom, pos, ref, alt, score, impact,
+    priority, e.g. one per batch of a part): each piece is matched to the labels, so only labelled rows
+    are kept."""
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    df = table.select(["chrom", "pos", "ref", "alt", score_columns(table)[0], "impact", "priority"]).to_pandas()
-    df.columns = ["chrom", "pos", "ref", "alt", "score", "impact", "priority"]
-    df = df[np.isfinite(df["score"])]  # alleles not scored are evaluated by nothing here
-    df["pos"] += 1
-    names = {c: asm.genome.file_name(c) for c in df["chrom"].unique()}
     lab = pd.DataFrame([(*k, v) for k, v in labels.items()], columns=["chrom", "pos", "ref", "alt", "label"])
-    by_card = df.merge(lab, on=["chrom", "pos", "ref", "alt"], how="inner")
-    by_file = df.assign(chrom=df["chrom"].map(names)).merge(lab, on=["chrom", "pos", "ref", "alt"], how="inner")
+    card, file = [], []
+    for piece in pieces:
+        df = piece.to_pandas()
+        df.columns = ["chrom", "pos", "ref", "alt", "score", "impact", "priority"]
+        df = df[np.isfinite(df["score"])]  # alleles not scored are evaluated by nothing here
+        df["pos"] += 1
+        names = {c: asm.genome.file_name(c) for c in df["chrom"].unique()}
+        card.append(df.merge(lab, on=["chrom", "pos", "ref", "alt"], how="inner"))
+        file.append(df.assign(chrom=df["chrom"].map(names)).merge(lab, on=["chrom", "pos", "ref", "alt"], how="inner"))
+    empty = pd.DataFrame(columns=["chrom", "pos", "ref", "alt", "score", "impact", "priority", "label"])
+    by_card, by_file = (pd.concat(x, ignore_index=True) if x else empty for x in (card, file))
     sel = by_card if len(by_card) >= len(by_file) else by_file
     out: dict = {"labelled": len(sel), "unmatched_labels": len(labels) - len(sel)}
     if out["unmatched_labels"]:

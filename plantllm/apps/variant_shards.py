@@ -4,43 +4,40 @@ The VCF is read through a tabix index, one shard (a chromosome chunk of ``shard_
 a time, so any number of processes can score it and a killed run resumes where it stopped. A VCF
 that is not bgzipped and indexed is first copied into the job folder as one (one streaming pass
 that also checks the order and records the line of each shard's first record, so errors keep
-naming the file's own lines). The merge reads the parts in shard order and writes the ranked
-table, the scored VCF (bgzipped, tabix-indexed), the plot and the summary.
+naming the file's own lines). Each shard streams its rows into its part batch by batch
+(``variant_parts``); the merge (``variant_merge``) reads the parts in shard order, batch by batch, and
+writes the ranked table, the scored VCF (bgzipped, tabix-indexed), the plots and the summary.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import pyarrow as pa
 import pysam
 
 from plantllm.apps.calibration import Calibration
 from plantllm.apps.annotate_vcf import ExistingAnnotation
-from plantllm.apps.consequence import RANK
-from plantllm.apps.variant_ann import SIDE, SharedEffects, SideReader, SideWriter, lockstep
-from plantllm.apps.priority import PriorityConfig, load_priority, method_counts, unscored_counts
-from plantllm.apps.score_plot import plot_score_meaning
+from plantllm.apps.variant_ann import SIDE, SharedEffects, SideWriter, lockstep
+from plantllm.apps.variant_merge import merge_outputs, record_keys, vcf_contigs
+from plantllm.apps.variant_parts import PartRows
 from plantllm.core import console as con
-from plantllm.apps.variant_report import (RowLocator, consequence_auroc, label_auroc, model_names,
-                                          plot_summary, prioritize, score_columns, write_tsv, write_vcf)
-from plantllm.apps.variant_scoring import Scored, VariantScorer, check_scored, score_variants
+from plantllm.apps.variant_scoring import Scored, VariantScorer, score_variants
 from plantllm.core.errors import ChromosomeError, InputFileError, PlantLLMError, did_you_mean
 from plantllm.core.intervals import IntervalIndex
 from plantllm.core.io import atomic_path, open_text, require_file, tabix_index
 from plantllm.core.tables import checked_lines
 from plantllm.apps import WORKER
 from plantllm.inference.engine import Job, Shard, genome_shards, input_fingerprint, rank_world
-from plantllm.models.runner import forwards_per_site
 from plantllm.species.assembly import Assembly
-from plantllm.species.vcf import VcfStats, read_vcf, warn_skipped
+from plantllm.species.vcf import VcfStats, read_vcf
+
+__all__ = ["ShardScorer", "VariantJobSpec", "plan", "record_keys", "run_scoring"]  # record_keys: the merge's
 
 SHARD_SIZE = 2_000_000
+PART_FORMAT = 2  # parts streamed batch by batch, the VCF statistics in the marker (a job of format 1 starts over)
 PAST_END = (1 << 31) - 1  # tabix's largest coordinate
 
 
@@ -123,15 +120,6 @@ def _chrom_pos(vcf: Path, lineno: int, line: str) -> tuple[str, int]:
     return chrom, pos
 
 
-def _vcf_contigs(path: Path) -> list[str]:
-    """Sequence names of an indexed VCF, in file order."""
-    try:
-        return list(pysam.TabixFile(str(path)).contigs)
-    except (OSError, ValueError) as e:
-        raise InputFileError(f"cannot read the VCF's index ({e})", path=path,
-                             fix="re-index it: tabix -p vcf FILE (or bcftools index)") from None
-
-
 def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: list[str], window: int,
          batch_size: int, regions=None, shard_size: int = SHARD_SIZE, trust_remote_code: bool = False,
          precision: str = "auto", tracks: str | Path | None = None, calibrated: bool = False,
@@ -153,7 +141,7 @@ def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: li
     else:
         indexed = job_dir / "input.vcf.gz"
         first = index_copy(vcf, indexed, asm, shards)
-    contigs = _map_contigs(asm, vcf, _vcf_contigs(indexed))
+    contigs = _map_contigs(asm, vcf, vcf_contigs(indexed))
     spec = VariantJobSpec(str(vcf), str(indexed), str(asm.card.source), str(asm.card.fasta) if asm.card.fasta else None,
                           str(asm.card.gff) if asm.card.gff else None, [str(m) for m in models], list(methods),
                           window, batch_size, trust_remote_code, precision, str(tracks) if tracks else None, contigs,
@@ -162,7 +150,7 @@ def plan(asm: Assembly, vcf: Path, out: Path, *, models: list[Path], methods: li
                                       **{f"model{i}": Path(m) / "config.json" for i, m in enumerate(models)},
                                       **{f"calibration{i}": Calibration.path(m, meth, window)
                                          for i, (m, meth) in enumerate(zip(models, methods)) if calibrated}})
-    return Job(out, "variants", {"spec": asdict(spec), "inputs": fingerprints}, shards)
+    return Job(out, "variants", {"spec": asdict(spec), "inputs": fingerprints, "parts": PART_FORMAT}, shards)
 
 
 def _map_contigs(asm: Assembly, vcf: Path, names: list[str]) -> dict[str, str]:
@@ -206,11 +194,15 @@ class ShardScorer:
 
             self.lookup = TrackLookup(spec.tracks, self.asm)
 
-    def __call__(self, shard: Shard, sides: dict[str, Path] | None = None) -> pa.Table:
+    streams = True  # writes its part batch by batch (Job.run hands it a PartWriter)
+    chunk = 50_000  # rows per batch of the part
+
+    def __call__(self, shard: Shard, part, sides: dict[str, Path] | None = None) -> None:
         st = VcfStats()
         name = self.spec.contigs.get(shard.chrom)
         rows: Iterator[Scored] = iter(())
         side = SideWriter(sides[SIDE]) if sides else None
+        out = PartRows(part, len(self.scorers), self.spec.calibrated, self.chunk)
         try:
             if name is not None:
                 first = self.spec.first_lines.get(shard.name)
@@ -219,9 +211,10 @@ class ShardScorer:
                                                  source=self.spec.vcf, structural=True, strict_ploidy=True), first)
                 if side is not None:
                     variants = lockstep(variants, self.annotator, self.asm, self.spec.indexed, region, side)
-                rows = score_variants(self.asm, variants, self.scorers, stats=st, annotator=self.annotator,
-                                      lookup=self.lookup)
-            return _table(rows, st, len(self.scorers), self.spec.calibrated)
+                rows = score_variants(self.asm, out.inflight.feed(variants), self.scorers, stats=st,
+                                      annotator=self.annotator, lookup=self.lookup)
+            out.write_all(rows)
+            part.meta["vcf_stats"] = asdict(st)  # known at the shard's end: recorded in its marker
         finally:
             if side is not None:
                 side.close()
@@ -233,91 +226,6 @@ def _lines_known(variants, first_line: int | None):
         if first_line is None:
             v.line = 0
         yield v
-
-
-PART_SCHEMA = [("record", pa.int64()), ("line", pa.int64()), ("chrom", pa.string()), ("pos", pa.int64()),
-               ("id", pa.string()), ("ref", pa.string()), ("alt", pa.string()), ("alt_index", pa.int32()),
-               ("consequence", pa.string()), ("gene", pa.string()), ("transcript", pa.string()),
-               ("aa_change", pa.string()), ("distance_to_tss", pa.int64()), ("repeat", pa.bool_()),
-               ("subgenome", pa.string()), ("dosage", pa.float64()), ("n_carriers", pa.int64()),
-               ("ploidy", pa.int64()), ("scored_by", pa.string())]
-
-
-def _table(rows: Iterator[Scored], st: VcfStats, n_models: int, calibrated: bool = False,
-           chunk: int = 50_000) -> pa.Table:
-    """The part table of a shard's scored rows, built as the rows stream in: every ``chunk`` rows the columns
-    become Arrow arrays, so no Python object per variant is kept (a shard of a dense panel holds millions, and
-    each consequence carries its ANN entries)."""
-    names = [k for k, _ in PART_SCHEMA] + [f"score{m}" for m in range(n_models)] + \
-        ([f"calibrated{m}" for m in range(n_models)] if calibrated else [])
-    types = {n: pa.float64() for n in names} | dict(PART_SCHEMA)  # the scores: float64
-    schema = pa.schema([(n, types[n]) for n in names])
-    cols: dict[str, list] = {n: [] for n in names}
-    batches: list[pa.RecordBatch] = []
-
-    def flush():
-        batches.append(pa.record_batch([pa.array(cols[n], type=types[n]) for n in names], schema=schema))
-        for n in names:
-            cols[n].clear()
-
-    for r in rows:
-        v, c = r.variant, r.consequence
-        for k, val in (("record", v.record), ("line", v.line), ("chrom", v.chrom), ("pos", v.pos), ("id", v.id),
-                       ("ref", v.ref), ("alt", v.alt), ("alt_index", v.alt_index),
-                       ("consequence", c.term if c else "intergenic_variant"), ("gene", getattr(c, "gene", "")),
-                       ("transcript", getattr(c, "transcript", "")), ("aa_change", getattr(c, "aa_change", "")),
-                       ("distance_to_tss", getattr(c, "distance_to_tss", -1)), ("repeat", r.repeat),
-                       ("subgenome", r.subgenome), ("dosage", v.dosage), ("n_carriers", v.n_carriers),
-                       ("ploidy", v.ploidy), ("scored_by", r.scored_by)):
-            cols[k].append(val)
-        for m in range(n_models):
-            cols[f"score{m}"].append(r.scores[m])
-            if calibrated:
-                cols[f"calibrated{m}"].append(r.calibrated[m])
-        if len(cols["record"]) >= chunk:
-            flush()
-    if cols["record"] or not batches:
-        flush()
-    table = pa.Table.from_batches(batches, schema=schema)
-    # record order within the shard (rows from precomputed tracks and unscored rows come before the batched ones);
-    # rows already in order (the usual case) are not copied
-    order = np.lexsort((table.column("alt_index").to_numpy(), table.column("record").to_numpy()))
-    if len(order) and (np.diff(order) < 0).any():
-        table = table.take(pa.array(order))
-    return table.replace_schema_metadata({"plantllm_vcf_stats": json.dumps(asdict(st))})
-
-
-# ---------------------------------------------------------------- the merge
-def merged(job: Job, asm: Assembly, vcf: str | Path) -> tuple[pa.Table, list[int], VcfStats]:
-    """All parts as one table (memory-mapped, in shard order), the rows of each shard, and the summed VCF
-    statistics; stops when the VCF as a whole fails the checks of a whole-file read."""
-    st = VcfStats()
-    tables, rows = [], []
-    for shard, t in job.parts():
-        st.merge(VcfStats(**json.loads(t.schema.metadata[b"plantllm_vcf_stats"])))
-        tables.append(t.replace_schema_metadata(None))
-        rows.append(t.num_rows)
-    check_scored(asm, vcf, st)
-    warn_skipped(st)  # once for the whole VCF: each shard's reader stays silent
-    return pa.concat_tables(tables), rows, st
-
-
-def record_keys(job: Job, asm: Assembly):
-    """``key_of(i, record)`` for ``write_vcf``: the (shard, ordinal within the shard) of each record of the
-    original VCF, in file order, the same key the parts carry."""
-    index = IntervalIndex((s.chrom, s.start, s.end) for s in job.shards)
-    counters: dict[int, int] = {}
-
-    def key_of(_i: int, rec) -> tuple[int, int] | None:
-        canon = asm.card.try_canonical(rec.chrom)
-        hit = index.containing(canon, rec.start).tolist() if canon is not None else []
-        if not hit:
-            return None
-        s = job.shards[hit[0]].index
-        counters[s] = counters.get(s, 0) + 1
-        return (s, counters[s])
-
-    return key_of
 
 
 # ---------------------------------------------------------------- the whole run
@@ -354,22 +262,14 @@ def run_scoring(asm: Assembly, vcf: str | Path, model_dir: "str | Path | list", 
                    snpeff_compatible=snpeff_compatible)
 
     def merge(seconds: float) -> dict:
-        table, shard_rows, st = merged(job, asm, vcf)
-        if not table.num_rows:
-            raise PlantLLMError(f"no variant of {vcf} could be scored: {st}")
-        summary = write_outputs(asm, vcf, job, table, shard_rows, st, out, dirs, methods, window, labels,
-                                priority=priority, calibrated=calibrated, keep_annotation=use_existing_annotation)
-        summary.update(seconds=round(seconds, 1), variants_per_s=round(table.num_rows / max(seconds, 1e-9), 1),
+        summary = merge_outputs(job, asm, vcf, out, dirs, methods, window, labels, priority=priority,
+                                calibrated=calibrated, keep_annotation=use_existing_annotation)
+        summary.update(seconds=round(seconds, 1), variants_per_s=round(summary["alleles"] / max(seconds, 1e-9), 1),
                        shards=len(job.shards), processes=max(nproc, rank_world()[1]), precision=precision)
         return summary
 
     return job.complete(lambda: ShardScorer(VariantJobSpec(**job.plan["plan"]["spec"])), "scoring variants", merge,
                         worker=WORKER, nproc=nproc, hostfile=hostfile)
-
-
-def _nanmean(x: np.ndarray) -> float | None:
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if len(x) else None
 
 
 def _planned(asm: Assembly, vcf: Path, out: Path, **kw) -> Job:
@@ -386,47 +286,3 @@ def _planned(asm: Assembly, vcf: Path, out: Path, **kw) -> Job:
             if out.exists() and not any(out.iterdir()):
                 out.rmdir()
         raise
-
-
-def write_outputs(asm: Assembly, vcf, job: Job, table: pa.Table, shard_rows: list[int], st: VcfStats, out: Path,
-                  dirs: list[Path], methods: list[str], window: int, labels: dict | None, *,
-                  priority=None, calibrated: bool = False, keep_annotation: bool = False) -> dict:
-    """Rank the merged table and write the ranked TSV, the scored VCF and the plot; returns the summary."""
-    names = model_names(dirs)
-    config = priority if isinstance(priority, PriorityConfig) else load_priority(priority)
-    neutral = Calibration.load(dirs[0], methods[0], window) if calibrated else None
-    ranked, order = prioritize(table, methods, config, calibrated, neutral)
-    method, model_dir = methods[0], dirs[0]
-    write_tsv(ranked, order, out / "ranked.tsv", asm, names)
-    contigs = _vcf_contigs(Path(job.plan["plan"]["spec"]["indexed"]))  # from the index: no extra pass over the VCF
-    compat = job.plan["plan"]["spec"].get("snpeff_compatible", False)
-    write_vcf(vcf, ranked, RowLocator(ranked, shard_rows), record_keys(job, asm), out / "scored.vcf.gz", method,
-              str(model_dir), [str(d) for d in dirs], contigs=contigs, asm=asm,
-              annotations=SideReader(job, asm, lambda: SharedEffects(asm, snpeff_compatible=compat))
-              if asm.has_annotation and not keep_annotation else None, snpeff_compatible=compat)
-    plot_summary(ranked, out / "summary.png", method)
-    plot_score_meaning(ranked, out / "score_meaning.png", method, neutral)
-    csq = np.array(ranked.column("consequence").to_pylist(), dtype=object)
-    scores = [ranked.column(c).to_numpy(zero_copy_only=False) for c in score_columns(ranked)]
-    summary = {"vcf": str(vcf), "model": str(model_dir), "method": method, "window": window,
-               "scored": int(np.isfinite(scores[0]).sum()), "alleles": ranked.num_rows,
-               "scored_by": method_counts(ranked), "unscored": unscored_counts(ranked),
-               "priority": config.describe(), "calibrated": calibrated,
-               "models": [{"name": n, "path": str(d), "method": m,  # RC-equivariant models: 1 forward per site
-                           "forwards_per_site": forwards_per_site(d) if m == "llr" else None}
-                          for n, d, m in zip(names, dirs, methods)],
-               "vcf_stats": asdict(st),
-               "by_consequence": {c: {"n": int((csq == c).sum()), "mean_score": _nanmean(scores[0][csq == c])}
-                                  for c in sorted(set(csq.tolist()), key=lambda t: (RANK.get(t, 1 << 20), t))},
-               "separation": consequence_auroc(csq, scores[0])}
-    if len(dirs) > 1:
-        summary["separation_by_model"] = {n: consequence_auroc(csq, s) for n, s in zip(names, scores)}
-        both = np.all(np.isfinite(np.array(scores)), axis=0)
-        summary["score_correlation"] = np.corrcoef(np.array(scores)[:, both]).round(4).tolist()
-    if labels:
-        summary["labels"] = label_auroc(ranked, labels, asm)
-    if summary["unscored"]:
-        con.warn(f"{ranked.num_rows - summary['scored']:,} of {ranked.num_rows:,} alleles not scored ("
-                 + ", ".join(f"{k}: {v:,}" for k, v in summary["unscored"].items())
-                 + "); they are annotated and ranked by consequence (ranked.tsv column scored_by)")
-    return summary

@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -155,19 +155,53 @@ class Job:
     def write_part(self, shard: Shard, table: pa.Table, seconds: float, sides: tuple[str, ...] = ()) -> None:
         """The part, then its marker; both atomically, so a kill leaves either nothing or a whole part. ``sides``:
         the side files already in place (``side_path``), whose sizes the marker records."""
+        with self.part_writer(shard, sides) as part:
+            part.write(table)
+        self._mark(shard, part, seconds)
+
+    @contextmanager
+    def part_writer(self, shard: Shard, sides: tuple[str, ...] = ()) -> Iterator["PartWriter"]:
+        """A part written batch by batch as its rows stream in (``part.write``), to a temporary file renamed into
+        place when the block ends without error; a failure (or a kill) leaves no part. The caller then writes the
+        marker (``Job.run`` does); ``part.meta`` (JSON-able) is recorded in it."""
         with atomic_path(self.part_path(shard)) as tmp:
-            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-                w.write_table(table)
+            part = PartWriter(tmp, sides)
+            try:
+                yield part
+            except BaseException:
+                part.close(failed=True)
+                raise
+            part.close()
+
+    def _mark(self, shard: Shard, part: "PartWriter", seconds: float) -> None:
         rank, world, _ = rank_world()
         with atomic_write(self.marker_path(shard)) as fh:
-            json.dump({"plan": self.fingerprint, "rows": table.num_rows, "bytes": self.part_path(shard).stat().st_size,
+            json.dump({"plan": self.fingerprint, "rows": part.rows, "bytes": self.part_path(shard).stat().st_size,
                        "seconds": round(seconds, 3), "rank": rank, "world": world,
-                       **({"sides": {k: self.side_path(shard, k).stat().st_size for k in sides}} if sides else {})}, fh)
+                       **({"sides": {k: self.side_path(shard, k).stat().st_size for k in part.sides}}
+                          if part.sides else {}),
+                       **({"meta": part.meta} if part.meta else {})}, fh)
+
+    def marker(self, shard: Shard) -> dict:
+        """What a finished shard's marker records (rows, bytes, seconds, rank, the application's ``meta``)."""
+        return json.loads(self.marker_path(shard).read_text())
 
     def read_part(self, shard: Shard) -> pa.Table:
         """A part, memory-mapped (the merge holds one at a time)."""
         with pa.memory_map(str(self.part_path(shard)), "r") as src:
             return pa.ipc.open_file(src).read_all()
+
+    def part_batches(self, shard: Shard, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """A part's record batches, one at a time, read (not memory-mapped: a batch read leaves no resident pages
+        behind, so a merge over many parts stays in the memory of one batch); ``columns``: only those are read."""
+        with pa.OSFile(str(self.part_path(shard)), "rb") as src:
+            reader = pa.ipc.open_file(src)
+            if columns is not None:
+                names = reader.schema.names
+                reader = pa.ipc.open_file(src, options=pa.ipc.IpcReadOptions(
+                    included_fields=[names.index(c) for c in columns]))
+            for b in range(reader.num_record_batches):
+                yield reader.get_batch(b)
 
     def parts(self) -> Iterator[tuple[Shard, pa.Table]]:
         for s in self.shards:
@@ -180,7 +214,9 @@ class Job:
     def run(self, work: Callable[[Shard], pa.Table], label: str) -> int:
         """Compute this rank's shards that are not done; returns how many were computed. A work function with
         ``sides`` (names of side files, e.g. ``("ann.arrow",)``) is called ``work(shard, {side: temporary path})``
-        and writes them there; each is renamed into place when the work returns, before the part and its marker."""
+        and writes them there; each is renamed into place when the work returns, before the part and its marker.
+        A work function with ``streams = True`` writes its part itself, batch by batch: it is called
+        ``work(shard, part)`` (or ``work(shard, part, sides)``) with a ``PartWriter`` and returns nothing."""
         rank, world, _ = rank_world()
         todo = self.todo(rank, world)
         where = f" (rank {rank} of {world})" if world > 1 else ""
@@ -189,14 +225,22 @@ class Job:
             sides = tuple(getattr(work, "sides", ()))
             try:
                 with ExitStack() as stack:  # side files: temporary until the work returns, then renamed into place
+                    if getattr(work, "streams", False):  # the part written as it streams in (renamed last)
+                        part = stack.enter_context(self.part_writer(shard, sides))
                     tmp = {k: stack.enter_context(atomic_path(self.side_path(shard, k))) for k in sides}
-                    table = work(shard, tmp) if sides else work(shard)
+                    if getattr(work, "streams", False):
+                        work(shard, part, tmp) if sides else work(shard, part)
+                    else:
+                        table = work(shard, tmp) if sides else work(shard)
             except PlantLLMError:
                 raise
             except Exception as e:  # an unexpected failure: name the shard and its input, keep the others
                 raise PlantLLMError(f"{shard.describe()} failed: {type(e).__name__}: {e}",
                                     fix="rerun with --debug for the traceback; finished shards are kept") from e
-            self.write_part(shard, table, time.time() - t0, sides)
+            if getattr(work, "streams", False):
+                self._mark(shard, part, time.time() - t0)
+            else:
+                self.write_part(shard, table, time.time() - t0, sides)
         return len(todo)
 
     def execute(self, make_work: Callable[[], Callable[[Shard], pa.Table]], label: str, *, worker: str,
@@ -241,6 +285,36 @@ class Job:
 
     def missing(self) -> list[Shard]:
         return [s for s in self.shards if not self.done(s)]
+
+
+class PartWriter:
+    """The Arrow IPC file of one part, written batch by batch (``Job.part_writer``); the schema is the first
+    batch's. ``meta``: what the application records in the shard's marker (e.g. counts known at its end)."""
+
+    def __init__(self, path: Path, sides: tuple[str, ...] = ()):
+        self.path, self.sides = Path(path), sides
+        self.rows, self.batches, self.meta = 0, 0, {}
+        self._sink = self._writer = None
+
+    def write(self, data: "pa.RecordBatch | pa.Table") -> None:
+        if self._writer is None:
+            self._sink = pa.OSFile(str(self.path), "wb")
+            self._writer = pa.ipc.new_file(self._sink, data.schema)
+        if isinstance(data, pa.Table):
+            self._writer.write_table(data)
+            self.batches += len(data.to_batches())
+        else:
+            self._writer.write_batch(data)
+            self.batches += 1
+        self.rows += data.num_rows
+
+    def close(self, failed: bool = False) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = None
+        elif not failed and not self.path.exists():
+            raise PlantLLMError(f"no batch was written to the part {self.path.name}, not even an empty one")
 
 
 def launcher_command(module: str, args: list[str], nproc: int, hostfile: str | Path | None = None) -> list[str]:
