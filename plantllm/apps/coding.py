@@ -47,6 +47,8 @@ def _nmd(m: TxModel, ci: int) -> bool:
 
 def coding_effects(m: TxModel, kind: str, s: int, e: int, ref: str, alt: str) -> dict:
     """Effect types and ANN fields of a change hitting the CDS of ``m`` (0-based genomic [s, e))."""
+    if kind == "snv":
+        return snv_coding(m, s, alt)
     cseq = m.cds_seq
     n = len(cseq)
     aa_len = max(0, m.cds_len - 3) // 3
@@ -132,6 +134,45 @@ def coding_effects(m: TxModel, kind: str, s: int, e: int, ref: str, alt: str) ->
     out = _fields(m, effs, i, aa_len, p, s, e)
     if "STOP_GAINED" in effs:
         out["nmd"] = _nmd(m, i)
+    return out
+
+
+def snv_coding(m: TxModel, s: int, base: str) -> dict:
+    """``coding_effects`` of the SNV of base ``s`` to ``base`` (upper case): the substitution branch for one base,
+    its codon and positions (what the ALTs of a site share) kept on the model for the site's next ALT."""
+    got = m.last_snv
+    if got is None or got[0] != s:
+        ci = m.cds_index(s)
+        k = ci // 3
+        aa_len = max(0, m.cds_len - 3) // 3
+        if 3 * k + 3 > len(m.cds_seq):  # an incomplete last codon: SnpEff calls it synonymous
+            got = m.last_snv = (s, None, _fields(m, ["SYNONYMOUS_CODING"], ci, aa_len, "", s, s + 1))
+        else:
+            refc = m.cds_seq[3 * k:3 * k + 3]
+            got = m.last_snv = (s, (ci, k, ci - 3 * k, refc, translate(refc)), _fields(m, [], ci, aa_len, "", s, s + 1))
+    _, codon, fields = got
+    if codon is None:
+        return dict(fields, effects=list(fields["effects"]))
+    ci, k, j, refc, ra = codon
+    b = reverse_complement(base) if m.minus else base
+    altc = refc[:j] + b + refc[j + 1:]
+    aa = translate(altc)
+    if k == 0 and refc == "ATG":  # SnpEff: any change of an ATG start codon loses the start
+        eff = "START_LOST" if altc != "ATG" else "SYNONYMOUS_CODING"
+    elif k == 0 and refc in START:
+        eff = ("SYNONYMOUS_START" if ra == aa else "NON_SYNONYMOUS_START") if altc in START else "START_LOST"
+    elif ra == "*":
+        eff = "SYNONYMOUS_STOP" if aa == "*" else "STOP_LOST"
+    elif aa == "*":
+        eff = "STOP_GAINED"
+    else:
+        eff = "SYNONYMOUS_CODING" if ra == aa else "NON_SYNONYMOUS_CODING"
+    out = dict(fields, effects=[eff], hgvs_p=_hgvs_p_sub(eff, ra, aa, k))
+    out["codon_change"] = refc[:j].lower() + refc[j] + refc[j + 1:].lower() + "/" + \
+        altc[:j].lower() + b + altc[j + 1:].lower()
+    out["aa_short"] = f"{ra}{k + 1}{aa}"
+    if eff == "STOP_GAINED":
+        out["nmd"] = _nmd(m, ci)
     return out
 
 

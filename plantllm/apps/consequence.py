@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from plantllm.apps.coding import coding_effects, exon_loss, start_gained, utr_distance
 from plantllm.apps.effects import TERM_RANK, AnnEntry, lof_nmd
 from plantllm.apps.gene_fusion import STRUCTURAL, GeneSpans, fusion_entries
+from plantllm.apps.snv_sites import AlleleAnn, LazyEntries, SnvSite, top_of
 from plantllm.apps import snpeff_compat
 from plantllm.apps.tx_model import Blocks, TxModel
 from plantllm.core.intervals import IntervalIndex, merge
@@ -79,6 +80,7 @@ class ConsequenceAnnotator:
         self._models: dict[int, TxModel] = {}
         self.seq = Blocks(asm.genome)
         self._statics: dict[int, tuple] = {}
+        self._site: SnvSite | None = None  # the last SNV site asked for
 
     # ------------------------------------------------------------ annotation extras
     def _primary_transcripts(self) -> list[Transcript]:
@@ -153,20 +155,41 @@ class ConsequenceAnnotator:
 
     def annotate(self, chrom: str, pos: int, ref: str, alt: str, end: int | None = None,
                  info: dict | None = None) -> Consequence:
-        """Most severe consequence of REF>ALT at 0-based ``pos`` (SnpEff's ANN[0])."""
+        """Most severe consequence of REF>ALT at 0-based ``pos`` (SnpEff's ANN[0]); when the ALT's entries were
+        formatted already (``shared``), its ``entries`` are computed when first read."""
         if self.existing is not None and info:
             c = self.existing.most_severe(info, alt)
             if c is not None:
                 return c
-        entries = self.effects(chrom, pos, ref, alt, end)
-        e = entries[0]
+        got = self.shared(chrom, pos, ref, alt, end)
+        if got is None:  # ANN[0] alone: the entries are not formatted
+            entries = tuple(self.effects(chrom, pos, ref, alt, end))
+            top = top_of(entries[0])
+        else:
+            top, entries = got.top, LazyEntries(self.effects, (chrom, pos, ref, alt, end))
+        term, gene, ftype, fid, codon, aa, impact = top
         dist = -1
-        if e.feature_type == "transcript":
-            t = self._by_id.get(e.feature_id)
+        if ftype == "transcript":
+            t = self._by_id.get(fid)
             if t is not None:
                 dist = (pos - t.tss) if t.strand != "-" else (t.tss - pos)
-        return Consequence(e.term, e.gene_id, e.feature_id if e.feature_type == "transcript" else "",
-                           e.codon_change, e.aa_short, dist, e.impact, tuple(entries))
+        return Consequence(term, gene, fid if ftype == "transcript" else "", codon, aa, dist, impact, entries)
+
+    def shared(self, chrom: str, pos: int, ref: str, alt: str, end: int | None = None) -> AlleleAnn | None:
+        """The ``allele_ann`` of this ALT already made for another output (``variant_ann.SharedEffects``), or None."""
+        return None
+
+    def allele_ann(self, chrom: str, pos: int, ref: str, alt: str, end: int | None = None) -> AlleleAnn:
+        """``effects`` of one ALT as formatted ANN entries (``snv_sites.AlleleAnn``): an SNV's from its site's
+        cache (``snv_sites``), which the ALTs of the site share, anything else's from ``effects``."""
+        if not (alt.startswith("<") or alt == "*"):
+            s, r, a = _trim(pos, ref.upper(), alt.upper())
+            if len(r) == 1 and len(a) == 1:
+                site = self._site
+                if site is None or site.key != (chrom, s, r):
+                    site = self._site = SnvSite(self, chrom, s, r, alt, a)
+                return site.allele(self, alt, a)
+        return AlleleAnn.of(self.effects(chrom, pos, ref, alt, end))
 
     @property
     def _spans(self) -> GeneSpans:
@@ -238,7 +261,8 @@ class ConsequenceAnnotator:
             t = self.tx[i]
             locus, name, gbio = self.gene_of.get(t.id, (locus_of(t.gene_id), locus_of(t.gene_id), ""))
             biotype = snpeff_compat.biotype(t) if self.compat else "protein_coding" if t.cds else \
-                _pseudo_biotype(gbio) or (gbio if gbio and t.biotype in ("transcript", "misc_RNA") else t.biotype)
+                snpeff_compat.pseudo_biotype(gbio) or \
+                (gbio if gbio and t.biotype in ("transcript", "misc_RNA") else t.biotype)
             got = self._statics[i] = (name, locus, locus_of(t.id), biotype, t.start, t.end)
         return got
 
@@ -337,27 +361,10 @@ class ConsequenceAnnotator:
                         tx_start=-1, tx_end=-1)
 
 
-#: the pseudogene biotypes of SnpEff's ``BioType`` (Ensembl's names); any other pseudogene class is written as
-#: SnpEff writes it: ``pseudogene`` (NCBI's transcribed_pseudogene, and the 'mRNA' of a pseudogene, which
-#: the annotation gives no CDS)
-SNPEFF_PSEUDOGENES = {"IG_C_pseudogene", "IG_J_pseudogene", "IG_V_pseudogene", "polymorphic_pseudogene",
-                      "processed_pseudogene", "pseudogene", "transcribed_processed_pseudogene",
-                      "transcribed_unitary_pseudogene", "transcribed_unprocessed_pseudogene",
-                      "translated_unprocessed_pseudogene", "TR_J_pseudogene", "TR_V_pseudogene", "unitary_pseudogene",
-                      "unprocessed_pseudogene"}
-
-
 def has_effects(ref: str, alt: str) -> bool:
     """Whether a VCF ALT gets ANN entries: not a breakend, the spanning deletion ``*``, a missing ``.``, or a
     copy of the REF (no change; the VCF reader counts those)."""
     return not ("[" in alt or "]" in alt or alt in ("*", ".") or alt.upper() == ref.upper())
-
-
-def _pseudo_biotype(gene_biotype: str) -> str | None:
-    """Transcript_BioType of a non-coding transcript of a pseudogene (``gene_biotype`` names it), else None."""
-    if "pseudogene" not in (gene_biotype or ""):
-        return None
-    return gene_biotype if gene_biotype in SNPEFF_PSEUDOGENES else "pseudogene"
 
 
 def _trim(pos: int, ref: str, alt: str) -> tuple[int, str, str]:

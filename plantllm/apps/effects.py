@@ -96,9 +96,36 @@ ANN_FIELDS = ("Allele", "Annotation", "Annotation_Impact", "Gene_Name", "Gene_ID
 _UNSAFE = str.maketrans({c: "_" for c in "|,;= \t"})
 
 
+_SAFE: dict[str, str] = {}
+
+
 def safe(text: str) -> str:
     """A value that cannot break an ANN entry (SnpEff writes '|' inside some NCBI IDs unescaped)."""
-    return str(text).translate(_UNSAFE)
+    got = _SAFE.get(text)
+    if got is None:
+        if len(_SAFE) > 200_000:  # gene names and IDs repeat: a bounded memo
+            _SAFE.clear()
+        got = _SAFE[text] = str(text).translate(_UNSAFE)
+    return got
+
+
+#: tuple of effect types -> (Annotation, Annotation_Impact, impact rank, most severe type's rank) of an entry,
+#: computed once per combination
+_TERMS: dict[tuple, tuple[str, str, int, int]] = {}
+
+
+def _terms(effects: list[str]) -> tuple[str, str, int, int]:
+    key = tuple(effects)
+    got = _TERMS.get(key)
+    if got is None:
+        seen: list[str] = []
+        for e in sorted(set(effects), key=ORDER.__getitem__):
+            for t in SO[e].split("&"):
+                if t not in seen:
+                    seen.append(t)
+        got = _TERMS[key] = ("&".join(seen), min((IMPACT_OF[e] for e in effects), key=IMPACTS.index),
+                             min(_IMPACT_RANK[e] for e in effects), min(ORDER[e] for e in effects))
+    return got
 
 
 @dataclass(slots=True)
@@ -139,7 +166,7 @@ class AnnEntry:
 
     @property
     def impact(self) -> str:
-        return min((IMPACT_OF[e] for e in self.effects), key=IMPACTS.index)
+        return _terms(self.effects)[1]
 
     @property
     def term(self) -> str:
@@ -148,25 +175,20 @@ class AnnEntry:
 
     @property
     def annotation(self) -> str:
-        seen: list[str] = []
-        for e in sorted(set(self.effects), key=ORDER.__getitem__):
-            for t in SO[e].split("&"):
-                if t not in seen:
-                    seen.append(t)
-        return "&".join(seen)
+        return _terms(self.effects)[0]
 
     def sort_key(self) -> tuple:
         """SnpEff's ``VariantEffect.compareTo``: impact, most severe effect type, then (transcript support level,
         absent from GFF3/GTF here) the gene's canonical transcript first, then transcript start, end and ID."""
-        top = min(ORDER[e] for e in self.effects)
-        return (min(_IMPACT_RANK[e] for e in self.effects), top, not self.canonical, self.tx_start, self.tx_end,
-                self.feature_id)
+        _, _, impact, top = _terms(self.effects)
+        return (impact, top, not self.canonical, self.tx_start, self.tx_end, self.feature_id)
 
     def format(self) -> str:
         if self.lazy is not None:
             fn, args = self.lazy
             self.hgvs_c, self.lazy = fn(*args), None
-        return "|".join([self.allele, self.annotation, self.impact, safe(self.gene_name), safe(self.gene_id),
+        annotation, impact, _, _ = _terms(self.effects)
+        return "|".join([self.allele, annotation, impact, safe(self.gene_name), safe(self.gene_id),
                          self.feature_type, safe(self.feature_id), safe(self.biotype), self.rank, self.hgvs_c,
                          self.hgvs_p, self.cdna, self.cds, self.aa, self.distance, "&".join(self.errors)])
 

@@ -91,3 +91,20 @@ def warning(m: TxModel) -> str:
     if cds[-3:] not in _STOPS:
         return "WARNING_TRANSCRIPT_NO_STOP_CODON"
     return ""
+
+
+#: the pseudogene biotypes of SnpEff's ``BioType`` (Ensembl's names); any other pseudogene class is written as
+#: SnpEff writes it: ``pseudogene`` (NCBI's transcribed_pseudogene, and the 'mRNA' of a pseudogene, which
+#: the annotation gives no CDS)
+SNPEFF_PSEUDOGENES = {"IG_C_pseudogene", "IG_J_pseudogene", "IG_V_pseudogene", "polymorphic_pseudogene",
+                      "processed_pseudogene", "pseudogene", "transcribed_processed_pseudogene",
+                      "transcribed_unitary_pseudogene", "transcribed_unprocessed_pseudogene",
+                      "translated_unprocessed_pseudogene", "TR_J_pseudogene", "TR_V_pseudogene", "unitary_pseudogene",
+                      "unprocessed_pseudogene"}
+
+
+def pseudo_biotype(gene_biotype: str) -> str | None:
+    """Transcript_BioType of a non-coding transcript of a pseudogene (``gene_biotype`` names it), else None."""
+    if "pseudogene" not in (gene_biotype or ""):
+        return None
+    return gene_biotype if gene_biotype in SNPEFF_PSEUDOGENES else "pseudogene"

@@ -34,6 +34,8 @@ class TxModel:
         self.starts = [s for s, _ in self.exons]
         self.introns = [(a[1], b[0]) for a, b in zip(self.exons, self.exons[1:]) if b[0] > a[1]]
         self.coding = bool(self.cds)
+        self.last_snv: tuple | None = None  # coding.snv_coding: the codon of the last SNV site, for its other ALTs
+        self.last_pos: tuple = (None, "")  # hgvs_pos: the last base asked for and its position
         if self.coding:
             cs, ce = self.cds[0][0], self.cds[-1][1]
             first, last = (ce - 1, cs) if self.minus else (cs, ce - 1)
@@ -155,7 +157,15 @@ class TxModel:
         return str(c - self.cds_start_cdna + 1)
 
     def hgvs_pos(self, g: int) -> str:
-        """HGVS position of one genomic base (exonic, intronic +/- offset, or beyond the transcript)."""
+        """HGVS position of one genomic base (exonic, intronic +/- offset, or beyond the transcript); the last one
+        is kept (the ALTs of a site ask for it in a row)."""
+        if self.last_pos[0] == g:
+            return self.last_pos[1]
+        got = self._hgvs_pos(g)
+        self.last_pos = (g, got)
+        return got
+
+    def _hgvs_pos(self, g: int) -> str:
         c = self.cdna(g)
         if c is not None:
             return self._exonic(c)

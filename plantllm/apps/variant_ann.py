@@ -7,7 +7,7 @@ computed again on resume. The merge reads the side files sequentially while it w
 instead of annotating every record a second time.
 
 The entries of an ALT are computed once: ``SharedEffects`` (the shard's annotator) hands the entries the
-side file was made from to the scoring's ``annotate`` of the same allele (kept only until that allele is
+side file was made from (``snv_sites.AlleleAnn``) to the scoring's ``annotate`` of the same allele (kept only until that allele is
 scored, a batch of sites, so memory does not grow with the shard).
 """
 
@@ -38,9 +38,8 @@ class SharedEffects(ConsequenceAnnotator):
         # the ALTs of a site (and a site's ANN and scoring) ask the transcript indexes the same question in a row
         self.index, self.body = LastQuery(self.index), LastQuery(self.body)
 
-    def effects(self, chrom, pos, ref, alt, end=None):
-        got = self.memo.pop((chrom, pos, ref, alt, end), None)
-        return got if got is not None else super().effects(chrom, pos, ref, alt, end)
+    def shared(self, chrom, pos, ref, alt, end=None):
+        return self.memo.pop((chrom, pos, ref, alt, end), None)
 
     def record_fields(self, canon: str | None, rec, share: bool = False) -> tuple | None:
         """(ANN entries, LOF, NMD) of one VCF record as ``variants annotate`` writes them (empty tuples: the
@@ -48,19 +47,21 @@ class SharedEffects(ConsequenceAnnotator):
         keep each ALT's entries for the scoring's ``annotate`` of it."""
         if canon is None:
             return None
-        entries = []
+        texts: list[str] = []
+        coding: list = []
         for alt in rec.alts or ():
             if not has_effects(rec.ref, alt):
                 continue
             symbolic = alt.startswith("<")
-            got = super().effects(canon, rec.start, rec.ref, alt, rec.stop if symbolic else None)
+            got = self.allele_ann(canon, rec.start, rec.ref, alt, rec.stop if symbolic else None)
             if share and not symbolic:  # the scoring annotates symbolic alleles by their resolved sequences
                 self.memo[(canon, rec.start, rec.ref, alt, None)] = got
-            entries += got
-        if not entries:
+            texts += got.texts
+            coding += got.coding
+        if not texts:
             return (), (), ()
-        lof, nmd = self.lof_nmd(entries)
-        return tuple(e.format() for e in entries), tuple(lof), tuple(nmd)
+        lof, nmd = self.lof_nmd(coding)
+        return tuple(texts), tuple(lof), tuple(nmd)
 
 
 class LastQuery:

@@ -77,7 +77,8 @@ class VariantScorer:
         self.runner = ModelRunner(model_dir, task, trust_remote_code=trust_remote_code, precision=precision)
         self.model, self.tok, self.device = self.runner.model, self.runner.tok, self.runner.device
         self.method, self.window, self.batch_size = method, window, batch_size
-        if method == "llr" and self.tok.mask_token_id is None:
+        self.mask_id = self.tok.mask_token_id  # read once: a tokenizer attribute look-up is slow
+        if method == "llr" and self.mask_id is None:
             raise PlantLLMError(f"{model_dir}: the tokenizer has no mask token: use --method clm or embedding")
         self.calibration = Calibration.load(model_dir, method, window) if calibrated else None
         # an RC-equivariant model (RCPS Caduceus) scores the reverse strand in the same forward: its masked
@@ -144,17 +145,21 @@ class VariantScorer:
                     starts.append(c)
                 spans.append(n)
             # the tokens holding each base of the span (one token for an SNV; several for an MNV)
-            cols: list[list[int]] = [[] for _ in refs]
-            for k in range(max(spans)):
-                enc, pos = self.runner.encode_at(refs, [s + min(k, n - 1) for s, n in zip(starts, spans)])
-                for i, t in enumerate(pos.tolist()):
-                    if t not in cols[i]:
-                        cols[i].append(t)
+            if max(spans) == 1:  # SNVs only: one token per site
+                enc, pos = self.runner.encode_at(refs, starts)
+                cols: list[list[int]] = [[t] for t in pos.tolist()]
+                rows, toks = torch.arange(len(cols)), pos.long()
+            else:
+                cols = [[] for _ in refs]
+                for k in range(max(spans)):
+                    enc, pos = self.runner.encode_at(refs, [s + min(k, n - 1) for s, n in zip(starts, spans)])
+                    for i, t in enumerate(pos.tolist()):
+                        if t not in cols[i]:
+                            cols[i].append(t)
+                rows = torch.tensor([i for i, ts in enumerate(cols) for _ in ts], dtype=torch.long)
+                toks = torch.tensor([t for ts in cols for t in ts], dtype=torch.long)
             ids = enc["input_ids"].clone()
-            for i, ts in enumerate(cols):
-                ids[i, ts] = self.tok.mask_token_id
-            rows = torch.tensor([i for i, ts in enumerate(cols) for _ in ts], dtype=torch.long)
-            toks = torch.tensor([t for ts in cols for t in ts], dtype=torch.long)
+            ids[rows, toks] = self.mask_id
             # (masked tokens, vocab); BERT's last layer runs at the masked tokens only (runner.logits_at)
             logp = torch.log_softmax(self.runner.logits_at({"input_ids": ids, "attention_mask": enc["attention_mask"]},
                                                            rows, toks), -1)
@@ -223,7 +228,7 @@ class VariantScorer:
             t = torch.tensor([x for _, x in part], dtype=torch.long)
             ids = enc["input_ids"][r].clone()
             true = ids[torch.arange(len(part)), t].clone()
-            ids[torch.arange(len(part)), t] = self.tok.mask_token_id
+            ids[torch.arange(len(part)), t] = self.mask_id
             logits = self.runner.logits({"input_ids": ids, "attention_mask": enc["attention_mask"][r]})
             lp = torch.log_softmax(logits[torch.arange(len(part)), t], -1)[torch.arange(len(part)), true]
             np.add.at(total, r.numpy(), lp.double().numpy())

@@ -26,6 +26,9 @@ from plantllm.core.io import atomic_path, fingerprint, is_gzip, require_file
 from plantllm.species.card import SpeciesCard
 from plantllm.species.fasta_index import AMINO_ONLY, fai_ok, is_bgzip, ragged_line, scan_headers
 
+#: deletes the plain bases: a sequence it leaves empty needs no IUPAC check (a short one: numpy costs more)
+_PLAIN = str.maketrans("", "", "ACGTNacgtn")
+
 
 @dataclass(frozen=True)
 class SequenceStats:
@@ -197,6 +200,8 @@ class Genome:
         return sq.reverse_complement(seq) if strand == "-" else seq
 
     def _apply_policy(self, seq: str, chrom: str, start: int) -> str:
+        if len(seq) < 4096 and not seq.translate(_PLAIN):  # only A/C/G/T/N (a REF check, a window): nothing to do
+            return seq
         b = sq.as_bytes(seq)
         bad = sq.invalid_positions(b)
         if bad.size:

@@ -1,0 +1,184 @@
+"""The ANN entries of the SNVs of one site, with what the ALT does not change computed once per site.
+
+The ALTs of one site (a saturation VCF has three per position) differ in their ANN entries only in the allele,
+the last base of HGVS.c and, for a transcript whose CDS or 5' UTR holds the site, the coding change (codon,
+HGVS.p, effect) or a gained start codon. ``SnvSite`` keeps, per site, every other entry (up/downstream,
+intron, splice region, 3' UTR, non-coding exon, intergenic) as its formatted text cut around the ALT base of
+HGVS.c, made once from the first ALT's entries by ``ConsequenceAnnotator``'s own per-transcript code, and runs
+that code per ALT for the CDS and 5' UTR transcripts only. The entries come out in the order that code sorts
+them (``AnnEntry.sort_key``, ties in insertion order), so the ANN text is the same byte for byte (the tests
+compare the two paths on every SNV of the test genome slice).
+
+Written here, not in a library: SnpEff itself recomputes each ALT from scratch; this is only a cache of our
+own annotator's results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from plantllm.apps.coding import coding_effects
+from plantllm.apps.effects import AnnEntry
+from plantllm.core.sequence import reverse_complement as _rc
+
+
+
+class Template:
+    """One entry whose text depends on the ALT only through the allele and HGVS.c's last base."""
+
+    __slots__ = ("head", "tail", "minus", "top")
+
+    def __init__(self, head: str, tail: str, minus: bool, top: tuple):
+        self.head, self.tail, self.minus, self.top = head, tail, minus, top
+
+    def text(self, allele: str, a: str) -> str:
+        return allele + self.head + (_rc(a) if self.minus else a) + self.tail
+
+    @classmethod
+    def of(cls, e: AnnEntry, minus: bool, r: str, a: str, text: str | None = None) -> "Template | None":
+        """The template of entry ``e`` (``text``: its format, when made already) made for REF ``r`` > ALT ``a``
+        (upper case); None when its HGVS.c does not end in that substitution (then the entry is computed per
+        ALT)."""
+        f = (text or e.format()).split("|")
+        change = (_rc(r) + ">" + _rc(a)) if minus else (r + ">" + a)
+        if len(f) != 16 or not f[9].endswith(change) or e.codon_change or e.cds:
+            return None
+        return cls("|" + "|".join(f[1:9]) + "|" + f[9][:-1], "|" + "|".join(f[10:]), minus, top_of(e))
+
+
+def top_of(e: AnnEntry) -> tuple:
+    """What ``ConsequenceAnnotator.annotate`` reads from ANN[0]."""
+    return e.term, e.gene_id, e.feature_type, e.feature_id, e.codon_change, e.aa_short, e.impact
+
+
+class AlleleAnn:
+    """The ANN of one ALT: ``texts`` (formatted entries, SnpEff's order), ``coding`` (the entries LOF/NMD can
+    count, in the same order: every entry not made from a template, whose text never has a CDS position) and
+    ``top`` (``top_of`` ANN[0]; None without entries)."""
+
+    __slots__ = ("texts", "coding", "top")
+
+    def __init__(self, texts: list[str], coding: list[AnnEntry], top: tuple | None):
+        self.texts, self.coding, self.top = texts, coding, top
+
+    @classmethod
+    def of(cls, entries: list[AnnEntry]) -> "AlleleAnn":
+        return cls([e.format() for e in entries], entries, top_of(entries[0]) if entries else None)
+
+
+class SnvSite:
+    """The SNVs of REF ``r`` at 0-based ``s`` (after trimming) of one chromosome, for one annotator ``ann``; made
+    from the first ALT asked for (``allele`` as the VCF writes it, ``a`` its upper-case base), whose entries are
+    kept and become templates when a second ALT of the site is asked for (a site of one ALT pays no template)."""
+
+    def __init__(self, ann, chrom: str, s: int, r: str, allele: str, a: str):
+        self.key, self.first = (chrom, s, r), (allele, a)
+        # (sort key, order, j, entry of the first ALT -> its Template, (transcript or -1: intergenic, flank))
+        self.fixed: list[list] = []
+        self.dynamic: list[tuple[int, int, bool]] = []  # (order, transcript or -1, flank): computed per ALT
+        self.templates: list[Template] | None = None
+        self.texts: dict[int, str] = {}  # id of a fixed entry of the first ALT -> its text, once written
+        self.coding: dict[int, tuple] = {}  # transcript whose CDS holds the site -> (splice effects, rank, core)
+        hs, he = s, s + 1
+        order = 0
+        for order, i in enumerate(sorted(ann.index.overlapping(chrom, hs, he).tolist())):
+            t = ann.tx[i]
+            flank = he <= t.start or hs >= t.end
+            if flank:
+                x = ann._flank(i, allele, s, he, r, a, hs, he)
+                entries = [x] if x is not None else []
+            else:
+                m = ann.model(i)
+                if m.coding and m.exon_index(s) >= 0 and m.region(s) in ("cds", "utr5"):
+                    self.dynamic.append((order, i, False))
+                    continue
+                entries = ann._inside(i, allele, s, he, r, a, "snv")
+            self.fixed += [[e.sort_key(), order, j, e, (i, flank)] for j, e in enumerate(entries)]
+        if not ann.body.any_overlap(chrom, hs, he):
+            e = ann._intergenic(chrom, allele, hs, he, s, r, a)
+            self.fixed.append([e.sort_key(), order + 1, 0, e, (-1, False)])
+        self.fixed.sort(key=lambda x: (x[0], x[1], x[2]))
+
+    def _templates(self, ann) -> list[Template]:
+        """The fixed entries as templates; a transcript with an entry that is not one is computed per ALT."""
+        chrom, s, r = self.key
+        bad = set()
+        for x in self.fixed:
+            i = x[4][0]
+            tpl = Template.of(x[3], i >= 0 and ann.tx[i].strand == "-", r, self.first[1], self.texts.get(id(x[3])))
+            if tpl is None:
+                bad.add(x[4])
+            x[3] = tpl
+        if bad:
+            self.dynamic += sorted({(x[1], *x[4]) for x in self.fixed if x[4] in bad})
+            self.fixed = [x for x in self.fixed if x[4] not in bad]
+        return [x[3] for x in self.fixed]
+
+    def allele(self, ann, allele: str, a: str) -> AlleleAnn:
+        """The ANN of ALT ``a`` (``allele``: as the VCF writes it)."""
+        if self.templates is None and (allele, a) != self.first:
+            self.templates = self._templates(ann)
+        if not self.dynamic:
+            if self.templates is None:  # the first ALT: its own entries
+                entries = [x[3] for x in self.fixed]
+                texts = [e.format() for e in entries]
+                self.texts = {id(e): x for e, x in zip(entries, texts)}
+                return AlleleAnn(texts, entries, top_of(entries[0]) if entries else None)
+            ts = self.templates
+            return AlleleAnn([t.text(allele, a) for t in ts], [], ts[0].top if ts else None)
+        chrom, s, r = self.key
+        items = list(self.fixed)
+        for order, i, flank in self.dynamic:
+            if i < 0:
+                got = [ann._intergenic(chrom, allele, s, s + 1, s, r, a)]
+            elif flank:
+                got = [x] if (x := ann._flank(i, allele, s, s + 1, r, a, s, s + 1)) is not None else []
+            elif i in self.coding:  # the CDS: the coding change on the site's splice effects and rank
+                static, rank, core = self.coding[i]
+                m = ann.model(i)
+                info = coding_effects(m, "snv", s, s + 1, r, a)
+                got = [ann._entry(i, allele, static + info.pop("effects"), rank=rank, lazy=(m.hgvs_c, (s, s + 1, r, a)),
+                                  errors=[], core_splice=core, **info)]
+            else:
+                got = ann._inside(i, allele, s, s + 1, r, a, "snv")
+                m = ann.model(i)
+                if m.region(s) == "cds" and len(got) == 1:  # one entry, its last effect the coding one
+                    self.coding[i] = (got[0].effects[:-1], got[0].rank, got[0].core_splice)
+            items += [(e.sort_key(), order, j, e, None) for j, e in enumerate(got)]
+        items.sort(key=lambda x: (x[0], x[1], x[2]))
+        texts, coding = [], []
+        for x in items:
+            o = x[3]
+            if isinstance(o, Template):
+                texts.append(o.text(allele, a))
+            else:
+                texts.append(o.format())
+                coding.append(o)
+        first = items[0][3] if items else None
+        return AlleleAnn(texts, coding, None if first is None else first.top if isinstance(first, Template)
+                         else top_of(first))
+
+
+class LazyEntries(Sequence):
+    """A ``Consequence``'s ANN entries, computed by ``fn(*args)`` when first read (the scoring reads ANN[0] only)."""
+
+    __slots__ = ("fn", "args", "got")
+
+    def __init__(self, fn, args: tuple):
+        self.fn, self.args, self.got = fn, args, None
+
+    def _all(self) -> tuple:
+        if self.got is None:
+            self.got = tuple(self.fn(*self.args))
+        return self.got
+
+    def __getitem__(self, k):
+        return self._all()[k]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other) -> bool:
+        return tuple(self) == tuple(other) if isinstance(other, (tuple, list, Sequence)) else NotImplemented
+
+    __hash__ = None
