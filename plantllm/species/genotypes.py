@@ -41,6 +41,8 @@ class RecordGenotypes:
 
     def __init__(self, rec: pysam.VariantRecord):
         self.rec, self.gts, self.counts, self.alleles = rec, [], Counter(), {}
+        if not len(rec.header.samples):  # a sites-only VCF: no text to format
+            return
         cols = str(rec).rstrip("\r\n").split("\t")
         keys = cols[8].split(":") if len(cols) > 9 else []
         if "GT" not in keys:
