@@ -105,6 +105,7 @@ def test_mlm_pretraining_then_promoter_finetuning(tmp_path, corpus, promoters):
     s = run(TrainConfig.load(_cfg(tmp_path / "pre", dataset=str(corpus), max_steps=30)))
     losses = [h["loss"] for h in s["log_history"] if "loss" in h]
     assert losses[-1] < losses[0] and s["tokens_per_s"] > 0
+    assert s["model_tflops_per_s"] > 0 and (s["mfu"] is None) == (s["peak_tflops"] is None)
     assert (tmp_path / "pre" / "run" / "loss.png").exists() and Path(s["model"], "README.md").exists()
     ft = run(TrainConfig.load(_cfg(tmp_path / "ft", task="classification", dataset=str(promoters),
                                    model=s["model"], max_steps=20, max_length=122, early_stopping_patience=2,

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         key = next((k for k in ("test_auroc", "eval_auroc", "test_pearson", "eval_pearson", "test_loss", "eval_loss")
                     if k in best), None)
         con.info(f"done: {s['steps']} steps in {s['seconds']} s, {s['tokens_per_s']:,.0f} tokens/s on "
-                 f"{s['world_size']} process(es), {s['precision']}; "
+                 f"{s['world_size']} process(es), {s['precision']}"
+                 + (f", MFU {s['mfu']:.1%}" if s.get("mfu") is not None else "") + "; "
                  + (f"{key} {best[key]:.4f}; " if key else "") + f"model: {s['model']}")
     return 0
 

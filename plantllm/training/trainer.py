@@ -13,6 +13,7 @@ What plantllm adds to the Trainer, each in its own module:
 * :mod:`~plantllm.training.callbacks`: the weighted MLM/CLM loss and class-weighted classification
   loss, checkpoints marked complete only after the Trainer finished writing them (a run killed at
   any moment resumes from the newest complete one), throughput, metrics;
+* :mod:`~plantllm.training.mfu`: the model's TFLOP/s and, where the device's peak is known, MFU;
 * :mod:`~plantllm.training.outputs`: metrics as JSON, test predictions and plots.
 """
 
@@ -37,6 +38,7 @@ from plantllm.training.callbacks import (EpochToCollator, MarkComplete, PlantTra
                                          complete_checkpoints, make_compute_metrics, quarantine_incomplete)
 from plantllm.training.collators import DnaCollator
 from plantllm.training.config import TrainConfig
+from plantllm.training.mfu import utilisation
 from plantllm.training.outputs import plot_losses, write_predictions, write_rank_fingerprint
 
 
@@ -66,6 +68,9 @@ def run(cfg: TrainConfig, *, resume: bool = True) -> dict:
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     summary = _speed(cfg, args, result, time.time() - t0, resume_from, clock)
+    summary.update(utilisation(getattr(trainer.model, "module", trainer.model), cfg.max_length,
+                               summary.get("steady_tokens_per_s", summary["tokens_per_s"]),
+                               summary["precision"], summary["world_size"]))
     summary.update(_evaluate(cfg, trainer, test_ds, out))
     summary["best_checkpoint"] = trainer.state.best_model_checkpoint
     write_rank_fingerprint(out, trainer)
