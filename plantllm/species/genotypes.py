@@ -77,7 +77,6 @@ def genotypes_of(rec: pysam.VariantRecord) -> RecordGenotypes:
     """The record's ``RecordGenotypes``, parsed once for all its ALTs and checks (the last record is kept)."""
     got = _LAST[0]
     if got is None or got.rec is not rec:
-        _LAST[0] = None
         got = _LAST[0] = RecordGenotypes(rec)
     return got
 
