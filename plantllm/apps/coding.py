@@ -14,20 +14,27 @@ _CODE: dict[str, str] = {}
 _THREE: dict[str, str] = {}
 
 
+def _tables() -> None:
+    from Bio.Data.CodonTable import standard_dna_table
+    from Bio.SeqUtils import seq3
+
+    _CODE.update(standard_dna_table.forward_table)
+    _CODE.update({c: "*" for c in standard_dna_table.stop_codons})
+    _THREE.update({a: seq3(a, custom_map={"*": "Ter"}) for a in set(_CODE.values()) | {"X"}})
+
+
 def translate(seq: str) -> str:
     """Amino acids of the whole codons of ``seq`` (standard nuclear code, Biopython's table; X = unknown)."""
     if not _CODE:
-        from Bio.Data.CodonTable import standard_dna_table
-        from Bio.SeqUtils import seq3
-
-        _CODE.update(standard_dna_table.forward_table)
-        _CODE.update({c: "*" for c in standard_dna_table.stop_codons})
-        _THREE.update({a: seq3(a, custom_map={"*": "Ter"}) for a in set(_CODE.values()) | {"X"}})
+        _tables()
+    if len(seq) == 3:  # one codon (every SNV)
+        return _CODE.get(seq, "X")
     return "".join(_CODE.get(seq[i:i + 3], "X") for i in range(0, len(seq) - 2, 3))
 
 
 def three(aa: str) -> str:
-    translate("")
+    if not _THREE:
+        _tables()
     return "".join(_THREE.get(x, "Xaa") for x in aa)
 
 
@@ -179,7 +186,8 @@ def snv_coding(m: TxModel, s: int, base: str) -> dict:
 def _fields(m: TxModel, effs: list[str], ci: int, aa_len: int, hgvs_p: str, s: int, e: int) -> dict:
     first_g = (e - 1 if m.minus else s) if e > s else s
     c = m.cdna(first_g)
-    inside = all(m.exon_index(g) >= 0 for g in range(s, e)) if e - s < 1000 else False
+    inside = (m.exon_index(s) >= 0 if e - s == 1 else all(m.exon_index(g) >= 0 for g in range(s, e))) \
+        if e - s < 1000 else False
     return {"effects": effs, "hgvs_p": hgvs_p, "codon": ci // 3, "aa_len": aa_len,
             "cdna": f"{c}/{m.cdna_len}" if c is not None and inside else "",
             "cds": f"{ci + 1}/{m.cds_len}", "aa": f"{ci // 3 + 1}/{aa_len}"}

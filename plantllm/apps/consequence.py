@@ -80,6 +80,7 @@ class ConsequenceAnnotator:
         self._models: dict[int, TxModel] = {}
         self.seq = Blocks(asm.genome)
         self._statics: dict[int, tuple] = {}
+        self._flank_forms: dict[tuple[int, bool], tuple] = {}
         self._site: SnvSite | None = None  # the last SNV site asked for
 
     # ------------------------------------------------------------ annotation extras
@@ -277,6 +278,26 @@ class ConsequenceAnnotator:
             return None
         return self._entry(i, allele, ["UPSTREAM" if five else "DOWNSTREAM"], lazy=(self._hgvs, (i, s, e, r, a)),
                            distance=str(d))
+
+    def flank_form(self, i: int, five: bool) -> tuple:
+        """What the SNVs up- (``five``) or downstream of transcript ``i`` share in their entry of it, made once per
+        transcript and side from an entry ``_entry`` makes: (sort key, ``top_of`` it, the text from the allele to
+        HGVS.c's number, the number's offset from the distance, the text from HGVS.c's end to the distance, the
+        text after the distance, minus strand). ``snv_sites.flank_template`` writes a position's entry from it
+        (``_flank`` + ``_hgvs``'s substitution, formatted: the site cache's tests compare the two)."""
+        got = self._flank_forms.get((i, five))
+        if got is None:
+            if len(self._flank_forms) > 40_000:  # bounded like the models
+                self._flank_forms.clear()
+            m = self.model(i)
+            e = self._entry(i, "", ["UPSTREAM" if five else "DOWNSTREAM"])
+            f = e.format().split("|")
+            # TxModel._hgvs_pos of a base beyond the transcript: -(d + 5' UTR) before it, *(d + 3' UTR) after it
+            off = (m.cds_start_cdna - 1 if five else m.cdna_len - m.cds_end_cdna) if m.coding else 0
+            head = "|" + "|".join(f[1:9]) + "|" + ("c." if m.coding else "n.") + ("-" if five else "*")
+            got = self._flank_forms[(i, five)] = (e.sort_key(), top_of(e), head, off, "|" + "|".join(f[10:14]) + "|",
+                                                  "|" + f[15], m.minus)
+        return got
 
     def _hgvs(self, i: int, s: int, e: int, r: str, a: str) -> str:
         return self.model(i).hgvs_c(s, e, r, a)

@@ -2,10 +2,11 @@
 
 The ALTs of one site (a saturation VCF has three per position) differ in their ANN entries only in the allele,
 the last base of HGVS.c and, for a transcript whose CDS or 5' UTR holds the site, the coding change (codon,
-HGVS.p, effect) or a gained start codon. ``SnvSite`` keeps, per site, every other entry (up/downstream,
-intron, splice region, 3' UTR, non-coding exon, intergenic) as its formatted text cut around the ALT base of
-HGVS.c, made once from the first ALT's entries by ``ConsequenceAnnotator``'s own per-transcript code, and runs
-that code per ALT for the CDS and 5' UTR transcripts only. The entries come out in the order that code sorts
+HGVS.p, effect) or a gained start codon. ``SnvSite`` keeps, per site, every other entry as its formatted text
+cut around the ALT base of HGVS.c (a ``Template``): an up/downstream entry (most entries of a site) straight
+from what its transcript's entries share at every position (``flank_template``), an intron, splice region,
+3' UTR, non-coding exon or intergenic entry from the first ALT's entry made by ``ConsequenceAnnotator``'s own
+per-transcript code; that code runs per ALT for the CDS and 5' UTR transcripts only. The entries come out in the order that code sorts
 them (``AnnEntry.sort_key``, ties in insertion order), so the ANN text is the same byte for byte (the tests
 compare the two paths on every SNV of the test genome slice).
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from plantllm.apps.coding import coding_effects
-from plantllm.apps.effects import AnnEntry
+from plantllm.apps.effects import AnnEntry, _terms
 from plantllm.core.sequence import reverse_complement as _rc
 
 
@@ -44,6 +45,65 @@ class Template:
         if len(f) != 16 or not f[9].endswith(change) or e.codon_change or e.cds:
             return None
         return cls("|" + "|".join(f[1:9]) + "|" + f[9][:-1], "|" + "|".join(f[10:]), minus, top_of(e))
+
+
+class Ready(Template):
+    """An entry written for one ALT already (``CodingForm.entry``)."""
+
+    __slots__ = ("done",)
+
+    def __init__(self, done: str, top: tuple):
+        self.done, self.top = done, top
+
+    def text(self, allele: str, a: str) -> str:
+        return self.done
+
+
+#: effect types ``lof_nmd`` may count: an entry with one keeps its ``AnnEntry``
+LOF_TYPES = frozenset({"STOP_GAINED", "START_LOST", "SPLICE_SITE_ACCEPTOR", "SPLICE_SITE_DONOR", "FRAME_SHIFT"})
+
+
+class CodingForm:
+    """What the CDS entries of one transcript share at one SNV site (all but the effect, HGVS.c's last base and
+    HGVS.p), from the first ALT's entry ``e``: its other ALTs' entries are written without an entry object."""
+
+    __slots__ = ("mid", "tail", "key", "gene", "fid", "minus")
+
+    def __init__(self, e: AnnEntry, minus: bool, mid: str, tail: str):
+        self.mid, self.tail, self.key, self.minus = mid, tail, e.sort_key()[2:], minus
+        self.gene, self.fid = e.gene_id, e.feature_id
+
+    @classmethod
+    def of(cls, e: AnnEntry, minus: bool, r: str, a: str) -> "CodingForm | None":
+        """None when the entry's HGVS.c does not end in the substitution REF ``r`` > ALT ``a``."""
+        f = e.format().split("|")
+        change = (_rc(r) + ">" + _rc(a)) if minus else (r + ">" + a)
+        if len(f) != 16 or not f[9].endswith(change):
+            return None
+        return cls(e, minus, "|" + "|".join(f[3:9]) + "|" + f[9][:-1], "|" + "|".join(f[11:]))
+
+    def entry(self, allele: str, a: str, effects: list[str], info: dict) -> tuple[tuple, Ready]:
+        """(sort key, entry) of ALT ``a`` whose coding change is ``info`` (``coding.snv_coding``), ``effects`` all
+        of the entry's effect types: what ``_entry(...).format()`` and ``sort_key()`` give."""
+        annotation, impact, rank, top = _terms(effects)
+        text = (allele + "|" + annotation + "|" + impact + self.mid + (_rc(a) if self.minus else a) + "|"
+                + info["hgvs_p"] + self.tail)
+        return (rank, top) + self.key, Ready(text, (annotation.split("&")[0], self.gene, "transcript", self.fid,
+                                                    info.get("codon_change", ""), info.get("aa_short", ""), impact))
+
+
+def flank_template(ann, i: int, s: int, r: str) -> tuple[tuple, Template] | None:
+    """(sort key, Template) of the up/downstream entry of transcript ``i`` for the SNVs of REF ``r`` at ``s``
+    (outside the transcript), from ``ann.flank_form``: no entry object, no HGVS look-up; None beyond the reach."""
+    t = ann.tx[i]
+    if s < t.start:
+        d, five = t.start - s, t.strand != "-"
+    else:
+        d, five = s - t.end + 1, t.strand == "-"
+    if d > ann.updown:
+        return None
+    key, top, head, off, mid, tail, minus = ann.flank_form(i, five)
+    return key, Template(head + str(d + off) + (_rc(r) if minus else r) + ">", mid + str(d) + tail, minus, top)
 
 
 def top_of(e: AnnEntry) -> tuple:
@@ -78,22 +138,23 @@ class SnvSite:
         self.dynamic: list[tuple[int, int, bool]] = []  # (order, transcript or -1, flank): computed per ALT
         self.templates: list[Template] | None = None
         self.texts: dict[int, str] = {}  # id of a fixed entry of the first ALT -> its text, once written
-        self.coding: dict[int, tuple] = {}  # transcript whose CDS holds the site -> (splice effects, rank, core)
+        # transcript whose CDS holds the site -> [splice effects, rank, core, the first ALT's entry -> its CodingForm]
+        self.coding: dict[int, list] = {}
         hs, he = s, s + 1
         order = 0
         for order, i in enumerate(sorted(ann.index.overlapping(chrom, hs, he).tolist())):
             t = ann.tx[i]
-            flank = he <= t.start or hs >= t.end
-            if flank:
-                x = ann._flank(i, allele, s, he, r, a, hs, he)
-                entries = [x] if x is not None else []
-            else:
-                m = ann.model(i)
-                if m.coding and m.exon_index(s) >= 0 and m.region(s) in ("cds", "utr5"):
-                    self.dynamic.append((order, i, False))
-                    continue
-                entries = ann._inside(i, allele, s, he, r, a, "snv")
-            self.fixed += [[e.sort_key(), order, j, e, (i, flank)] for j, e in enumerate(entries)]
+            if he <= t.start or hs >= t.end:  # up/downstream (most entries): a template from the start
+                got = flank_template(ann, i, s, r)
+                if got is not None:
+                    self.fixed.append([got[0], order, 0, got[1], (i, True)])
+                continue
+            m = ann.model(i)
+            if m.coding and m.exon_index(s) >= 0 and m.region(s) in ("cds", "utr5"):
+                self.dynamic.append((order, i, False))
+                continue
+            entries = ann._inside(i, allele, s, he, r, a, "snv")
+            self.fixed += [[e.sort_key(), order, j, e, (i, False)] for j, e in enumerate(entries)]
         if not ann.body.any_overlap(chrom, hs, he):
             e = ann._intergenic(chrom, allele, hs, he, s, r, a)
             self.fixed.append([e.sort_key(), order + 1, 0, e, (-1, False)])
@@ -104,6 +165,8 @@ class SnvSite:
         chrom, s, r = self.key
         bad = set()
         for x in self.fixed:
+            if isinstance(x[3], Template):
+                continue
             i = x[4][0]
             tpl = Template.of(x[3], i >= 0 and ann.tx[i].strand == "-", r, self.first[1], self.texts.get(id(x[3])))
             if tpl is None:
@@ -119,11 +182,19 @@ class SnvSite:
         if self.templates is None and (allele, a) != self.first:
             self.templates = self._templates(ann)
         if not self.dynamic:
-            if self.templates is None:  # the first ALT: its own entries
-                entries = [x[3] for x in self.fixed]
-                texts = [e.format() for e in entries]
-                self.texts = {id(e): x for e, x in zip(entries, texts)}
-                return AlleleAnn(texts, entries, top_of(entries[0]) if entries else None)
+            if self.templates is None:  # the first ALT: its own entries (the up/downstream ones templates already)
+                texts, coding = [], []
+                for x in self.fixed:
+                    o = x[3]
+                    if isinstance(o, Template):
+                        texts.append(o.text(allele, a))
+                    else:
+                        texts.append(text := o.format())
+                        coding.append(o)
+                        self.texts[id(o)] = text
+                first = self.fixed[0][3] if self.fixed else None
+                return AlleleAnn(texts, coding, None if first is None else first.top if isinstance(first, Template)
+                                 else top_of(first))
             ts = self.templates
             return AlleleAnn([t.text(allele, a) for t in ts], [], ts[0].top if ts else None)
         chrom, s, r = self.key
@@ -134,16 +205,23 @@ class SnvSite:
             elif flank:
                 got = [x] if (x := ann._flank(i, allele, s, s + 1, r, a, s, s + 1)) is not None else []
             elif i in self.coding:  # the CDS: the coding change on the site's splice effects and rank
-                static, rank, core = self.coding[i]
+                static, rank, core, form = self.coding[i]
                 m = ann.model(i)
                 info = coding_effects(m, "snv", s, s + 1, r, a)
-                got = [ann._entry(i, allele, static + info.pop("effects"), rank=rank, lazy=(m.hgvs_c, (s, s + 1, r, a)),
-                                  errors=[], core_splice=core, **info)]
+                effects = static + info.pop("effects")
+                if isinstance(form, AnnEntry):  # the first ALT's entry: the form of the others
+                    form = self.coding[i][3] = CodingForm.of(form, m.minus, r, self.first[1])
+                if form is not None and LOF_TYPES.isdisjoint(effects):
+                    key, entry = form.entry(allele, a, effects, info)
+                    items.append((key, order, 0, entry, None))
+                    continue
+                got = [ann._entry(i, allele, effects, rank=rank, lazy=(m.hgvs_c, (s, s + 1, r, a)), errors=[],
+                                  core_splice=core, **info)]
             else:
                 got = ann._inside(i, allele, s, s + 1, r, a, "snv")
                 m = ann.model(i)
                 if m.region(s) == "cds" and len(got) == 1:  # one entry, its last effect the coding one
-                    self.coding[i] = (got[0].effects[:-1], got[0].rank, got[0].core_splice)
+                    self.coding[i] = [got[0].effects[:-1], got[0].rank, got[0].core_splice, got[0]]
             items += [(e.sort_key(), order, j, e, None) for j, e in enumerate(got)]
         items.sort(key=lambda x: (x[0], x[1], x[2]))
         texts, coding = [], []

@@ -36,6 +36,7 @@ class TxModel:
         self.coding = bool(self.cds)
         self.last_snv: tuple | None = None  # coding.snv_coding: the codon of the last SNV site, for its other ALTs
         self.last_pos: tuple = (None, "")  # hgvs_pos: the last base asked for and its position
+        self.last_cdna: tuple = (None, None)  # cdna: the last base asked for and its cDNA position
         if self.coding:
             cs, ce = self.cds[0][0], self.cds[-1][1]
             first, last = (ce - 1, cs) if self.minus else (cs, ce - 1)
@@ -53,13 +54,19 @@ class TxModel:
         return len(self.exons) - i_genome if self.minus else i_genome + 1
 
     def cdna(self, g: int) -> int | None:
-        """1-based cDNA position of genomic base ``g`` (None outside the exons)."""
+        """1-based cDNA position of genomic base ``g`` (None outside the exons); the last one is kept (a site's
+        region, CDS index and positions all ask for it)."""
+        if self.last_cdna[0] == g:
+            return self.last_cdna[1]
         i = self.exon_index(g)
         if i < 0:
-            return None
-        s, e = self.exons[i]
-        k = len(self.exons) - 1 - i if self.minus else i
-        return self.offset[k] + ((e - 1 - g) if self.minus else (g - s)) + 1
+            c = None
+        else:
+            s, e = self.exons[i]
+            k = len(self.exons) - 1 - i if self.minus else i
+            c = self.offset[k] + ((e - 1 - g) if self.minus else (g - s)) + 1
+        self.last_cdna = (g, c)
+        return c
 
     def cds_index(self, g: int) -> int | None:
         """0-based CDS index of ``g`` (None outside the CDS)."""
