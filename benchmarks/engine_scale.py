@@ -5,8 +5,9 @@ An ultra-tiny char-level BERT (hidden 16, one layer: ~0.01 M parameters) scores 
 process, so that what is timed is plantllm's own pipeline (VCF parsing, REF check, windows,
 tokenization, consequence annotation, writing, ranking) rather than a model. Reported: peak RSS
 (the child's ru_maxrss) per size and their ratio, and the marginal throughput between the two
-sizes (start-up costs cancel). The larger size also runs with 2 processes (DeepSpeed's launcher,
-CPU ranks) and the outputs are compared byte for byte.
+sizes (start-up costs cancel). The same sizes also run as the breeder's input (random real positions,
+one ALT each: nothing shared between ALTs). The larger saturation size also runs with 2 processes
+(DeepSpeed's launcher, CPU ranks) and the outputs are compared byte for byte.
 
     python benchmarks/engine_scale.py                  # 20,000 vs 200,000 SNVs, writes results/engine_scale.*
     python benchmarks/engine_scale.py --sizes 20000 2000000
@@ -60,6 +61,32 @@ def ultra_tiny(tmp: Path, task: str = "mlm", init: float | None = None) -> Path:
     name = ("model" if task == "mlm" else task) + (f"-init{init}" if init is not None else "")
     M.save(model, tok, tmp / name)
     return tmp / name
+
+
+def one_alt_vcfs(asm, chrom: str, start: int, end: int, sizes: list[int], tmp: Path) -> dict[int, Path]:
+    """The breeder's input: random real positions of ``[start, end)``, one random other base each (no pass or
+    annotation shared between ALTs), the largest size drawn first and each smaller one a random subset of it (the
+    same stretch, so the sizes differ in count, not in gene density). Sorted VCFs, one per size."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    seq = asm.genome.fetch(chrom, start, end).upper()
+    ok = np.flatnonzero(np.isin(np.frombuffer(seq.encode(), np.uint8), np.frombuffer(b"ACGT", np.uint8)))
+    picked = np.sort(rng.choice(ok, max(sizes), replace=False))
+    name = asm.genome.file_name(chrom)
+    head = (f"##fileformat=VCFv4.2\n##contig=<ID={name},length={asm.genome.length(chrom)}>\n"
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    out = {}
+    for n in sizes:
+        keep = picked if n == max(sizes) else np.sort(rng.choice(picked, n, replace=False))
+        lines = []
+        for i in keep.tolist():
+            ref = seq[i]
+            alt = "ACGT".replace(ref, "")[int(rng.integers(3))]
+            lines.append(f"{name}\t{start + i + 1}\t.\t{ref}\t{alt}\t.\t.\t.\n")
+        out[n] = tmp / f"one{n}.vcf"
+        out[n].write_text(head + "".join(lines))
+    return out
 
 
 def scan_throughput(a) -> int:
@@ -241,6 +268,16 @@ def main(argv=None) -> int:
             res["runs"][n] = run(args)
             res["runs"][n]["variants"] = json.loads((tmp / f"out{n}" / "summary.json").read_text())["scored"]
         big = sizes[-1]
+        if not a.small and not a.no_two:  # the breeder's input: one ALT per site, random real positions
+            span = (2_000_000, 28_000_000)
+            res["one_alt"] = {"span": span, "runs": {}}
+            for n, vcf in one_alt_vcfs(asm, "1", *span, sizes, tmp).items():
+                r = res["one_alt"]["runs"][n] = run(["variants", "score", str(vcf), str(card), "--model", str(model),
+                                                     "--window", "128", "--batch-size", "256", "--out",
+                                                     str(tmp / f"one_out{n}")])
+                r["variants"] = json.loads((tmp / f"one_out{n}" / "summary.json").read_text())["scored"]
+            res["one_alt"]["marginal_variants_per_s"], res["one_alt"]["marginal_variants_per_cpu_s"] = marginal(
+                res["one_alt"], [sizes[0], big], "variants")
         if a.no_two:
             r0, r1 = (res["runs"][n] for n in (sizes[0], big))
             res["rss_ratio"] = round(r1["peak_rss_mb"] / r0["peak_rss_mb"], 3)
@@ -297,7 +334,16 @@ def main(argv=None) -> int:
             f"(all ranks) | {res['two_processes']['peak_rss_mb']} (largest process) |\n\n"
           f"Peak RSS ratio {big:,} / {sizes[0]:,}: {res['rss_ratio']} (goal <= 1.3). Marginal throughput: "
           f"{res['marginal_variants_per_s']:,} variants/s per process (goal >= 5,000); "
-          f"{res['marginal_variants_per_cpu_s']:,} variants per CPU second. 2 processes vs 1: "
+          f"{res['marginal_variants_per_cpu_s']:,} variants per CPU second. "
+          + (lambda o: f"One ALT per site (the breeder's input: {sizes[0]:,} and {big:,} random real positions of "
+                       f"chr1 {o['span'][0] // 1_000_000}-{o['span'][1] // 1_000_000} Mb, one random other base each, "
+                       "so no window, pass or annotation is shared between ALTs; the smaller a subset of the larger; "
+                       "shards of 2 Mb): "
+                       + ", ".join(f"{n:,} in {r['seconds']} s ({r['cpu_seconds']} CPU s, {r['peak_rss_mb']} MB)"
+                                   for n, r in o["runs"].items())
+                       + f"; marginal {o['marginal_variants_per_s']:,} variants/s, "
+                         f"{o['marginal_variants_per_cpu_s']:,} per CPU second. ")(res["one_alt"])
+          + "2 processes vs 1: "
           f"{res['speedup_2_processes']}x on 2 cores; outputs identical: {same}. Two processes pay two model and "
           "annotation loads and the launcher's start, and the merge (ranking, VCF, TSV) is single-process; on a "
           "shared 2-core machine the second rank also competes with other work.")

@@ -66,3 +66,22 @@ def test_variant_scoring_killed_writes_no_outputs(tmp_path):
     p = _start(["variants", "score", vcf, CARD, "--model", tmp_path / "mlm", "--out", out])
     _kill_when(p, lambda: out.exists())  # killed while scoring: the folder exists from the start, the files come at the end
     assert not any((out / f).exists() for f in ("ranked.tsv", "scored.vcf.gz", "summary.json", "summary.png"))
+
+
+def test_scratch_folder_of_a_killed_process_is_removed(tmp_path):
+    """A process killed (-9) inside ``core.io.scratch_dir`` (the merge's external sort) leaves its folder; the next
+    process that opens one of the same name removes it, and its own is gone when its block ends."""
+    code = ("import sys, time; from plantllm.core.io import scratch_dir\n"
+            "with scratch_dir(sys.argv[1], 'tsv-sort') as d:\n"
+            "    (d / 'run-0000.arrow').write_bytes(b'x' * 1000); print(d, flush=True); time.sleep(600)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    left = Path(p.stdout.readline().strip())
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert left.is_dir() and left.parent == tmp_path  # the killed process's folder stays behind ...
+    from plantllm.core.io import scratch_dir
+
+    with scratch_dir(tmp_path, "tsv-sort") as mine:
+        assert not left.exists() and mine.is_dir()  # ... until the next one of the same name
+        (mine / "run").write_text("x")
+    assert not mine.exists() and not any(tmp_path.iterdir())

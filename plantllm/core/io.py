@@ -81,6 +81,21 @@ def _remove_orphans(dest: Path) -> None:
 
 
 @contextlib.contextmanager
+def scratch_dir(parent: str | Path, name: str) -> Iterator[Path]:
+    """A folder for one process's work files (e.g. an external sort's runs) in ``parent``, removed when the block
+    ends; the ones of ``name`` that a killed process left there (kill -9: its pid is gone) are removed first, so a
+    job folder that is resumed again and again does not fill the disk."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(parent / name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; on success rename it to ``dest``.
 

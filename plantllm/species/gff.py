@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import gffutils
 
 from plantllm.core.cache import cache_dir, writable_dir
 from plantllm.core.errors import InputFileError
-from plantllm.core.io import atomic_path, fingerprint, open_text
+from plantllm.core.io import atomic_path, fingerprint, open_text, scratch_dir
 from plantllm.core.tables import checked_lines
 
 SCHEMA_VERSION = "2"  # 2: duplicate IDs and children outside their parents are refused
@@ -222,7 +221,7 @@ def read_meta(db: Path) -> dict:
 
 def build_db(gff: Path, fmt: str, db: Path) -> dict:
     """Check, slim and load ``gff`` into ``db`` atomically; returns the stored metadata."""
-    with tempfile.TemporaryDirectory(dir=db.parent) as tmp:
+    with scratch_dir(db.parent, f"{db.name}.build") as tmp:  # a killed build's copy is removed by the next
         slim = Path(tmp) / ("slim." + ("gtf" if fmt == "gtf" else "gff3"))
         max_end = check_and_slim(gff, fmt, slim)
         meta = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint(gff), "format": fmt, "max_end": max_end,
