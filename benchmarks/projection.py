@@ -101,14 +101,18 @@ def measured() -> dict:
     snv_per_s = fair["snvs"] / loop_s  # both strands, window `fair['window']`, on all of this machine's CPUs
     flops_per_s = snv_per_s * 2 * BERT_3M.flops(fair["window"] + 2)
     return {
-        "variant_pipeline_per_process": scale["marginal_variants_per_cpu_s"],
+        # the panel is one ALT per site: its measured rate when engine_scale has it, else the saturation rate
+        "variant_pipeline_per_process": scale.get("one_alt", {}).get("marginal_variants_per_cpu_s")
+        or scale["marginal_variants_per_cpu_s"],
         "scan_pipeline_per_process": scan["marginal_windows_per_cpu_s"],
         "bert3m_snvs_per_s": snv_per_s, "bert3m_cpus": cpus,
         "cpu_flops_per_core": flops_per_s / cpus,
         "sources": {
-            "variant_pipeline_per_process": f"engine_scale.json: marginal variants per CPU second, ultra-tiny model, "
-                                            f"saturation VCF: 3 ALTs per site share a site's work "
-                                            f"({scale['machine']['date'][:10]})",
+            "variant_pipeline_per_process": "engine_scale.json: marginal variants per CPU second, ultra-tiny model, "
+                                            + ("one ALT per site at random real positions (the breeder's input) "
+                                               if "one_alt" in scale else
+                                               "saturation VCF: 3 ALTs per site share a site's work ")
+                                            + f"({scale['machine']['date'][:10]})",
             "scan_pipeline_per_process": f"engine_scan.json: marginal windows per CPU second, ultra-tiny model "
                                          f"({scan['machine']['date'][:10]})",
             "bert3m_snvs_per_s": f"variant_gpn.json: {fair['snvs']:,} SNVs, window {fair['window']}, exact fp32, "

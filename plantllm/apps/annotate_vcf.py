@@ -134,7 +134,8 @@ def annotate_vcf(asm: Assembly, vcf: str | Path, out: str | Path, tsv: str | Pat
 def _annotated(line: str, rec, asm: Assembly, ann: ConsequenceAnnotator, t, stats: dict) -> str:
     cols = line.split("\t")
     canon = asm.card.try_canonical(rec.chrom)
-    entries = []
+    texts: list[str] = []
+    coding: list = []  # the entries LOF/NMD can count
     if canon is None or canon not in asm.genome.chromosomes(nuclear_only=False):
         stats["unknown_chromosome"] += 1
     else:
@@ -149,18 +150,21 @@ def _annotated(line: str, rec, asm: Assembly, ann: ConsequenceAnnotator, t, stat
             if alt.startswith("<"):
                 stats["symbolic"] += 1
                 end = _sv_end(rec, alt)
-            entries += ann.effects(canon, rec.start, ref, alt, end)
+            got = ann.allele_ann(canon, rec.start, ref, alt, end)  # an SNV's from its site's cache (snv_sites)
+            texts += got.texts
+            coding += got.coding
     keep = [x for x in cols[7].split(";") if x != "." and x.split("=", 1)[0] not in _OWN]
-    if entries:
-        keep.append("ANN=" + ",".join(e.format() for e in entries))
-        lof, nmd = ann.lof_nmd(entries)
+    if texts:
+        keep.append("ANN=" + ",".join(texts))
+        lof, nmd = ann.lof_nmd(coding)
         if lof:
             keep.append("LOF=" + ",".join(lof))
         if nmd:
             keep.append("NMD=" + ",".join(nmd))
-        for e in entries:
-            t.write("\t".join([rec.chrom, str(rec.pos), rec.ref, e.allele, *e.row()]) + "\n")
-        stats["entries"] += len(entries)
+        for x in texts:
+            f = x.split("|")
+            t.write("\t".join([rec.chrom, str(rec.pos), rec.ref, f[0], *f]) + "\n")
+        stats["entries"] += len(texts)
     cols[7] = ";".join(keep) or "."
     return "\t".join(cols)
 
