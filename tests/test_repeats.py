@@ -102,3 +102,25 @@ def test_bad_repeat_files(card, tmp_path):
     p.write_text("Chr1\t10\n")
     with pytest.raises(InputFileError, match=r"bad.bed:1: BED needs at least 3"):
         Repeats(card, source="bed", path=p)
+
+
+def test_merged_intervals_are_cached_per_source_file(card, tmp_path, monkeypatch):
+    """The second reader of a source loads the cached arrays (the same intervals, no reading of the file); a
+    changed file is read again."""
+    bed = _as_bed(tmp_path / "r.bed")
+    first = Repeats(card, source="bed", path=bed)
+    cache = first._cache_file(None)
+    assert cache.exists()
+    with monkeypatch.context() as m:  # a cache hit never reads the source
+        m.setattr(Repeats, "_read", lambda self, genome: pytest.fail("read the source again"))
+        hit = Repeats(card, source="bed", path=bed)
+    for a, b in zip(hit.intervals("1"), first.intervals("1")):
+        assert np.array_equal(a, b) and a.dtype == np.int64
+    bed.write_text(bed.read_text())  # same content, new modification time: another cache entry
+    again = Repeats(card, source="bed", path=bed)
+    assert again._cache_file(None) != cache
+    assert np.array_equal(first.intervals("1")[0], again.intervals("1")[0])
+    bed.write_text("Chr1\t100\t200\nChr1\t150\t300\nChr1\t300\t310\n")  # changed: read again, merged book-ended
+    s, e = Repeats(card, source="bed", path=bed).intervals("1")
+    assert s.tolist() == [100] and e.tolist() == [310]
+    assert Repeats(card, source="bed", path=bed).to_bed(tmp_path / "out.bed").read_text() == "1\t100\t310\n"

@@ -83,6 +83,18 @@ class IntervalIndex:
         idx.size = len(starts)
         return idx
 
+    @classmethod
+    def from_tracks(cls, tracks: "dict[Hashable, tuple[np.ndarray, np.ndarray]]") -> "IntervalIndex":
+        """Intervals from (starts, ends) arrays per key (ids: positions in the keys' order, as if listed), without
+        a Python object per interval (a genome's repeats)."""
+        idx, n = cls(), 0
+        for key, (starts, ends) in tracks.items():
+            starts = np.asarray(starts, dtype=np.int64)
+            idx._tracks[key] = _Track(starts, np.asarray(ends, dtype=np.int64), np.arange(n, n + len(starts)))
+            n += len(starts)
+        idx.size = n
+        return idx
+
     def __len__(self) -> int:
         return self.size
 

@@ -10,15 +10,18 @@ Coordinates: 0-based half-open (BED); readers convert 1-based inputs once.
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pybedtools
 
 from plantllm.core import sequence as sq
+from plantllm.core.cache import cache_dir
 from plantllm.core.errors import ChromosomeError, InputFileError, did_you_mean
 from plantllm.species.genome import Genome
-from plantllm.core.io import open_text, require_file
+from plantllm.core.io import atomic_path, fingerprint, open_text, require_file
 from plantllm.core.intervals import IntervalIndex
 from plantllm.core.tables import checked_lines  # UTF-16 / truncated gzip -> one line
 from plantllm.species.card import SpeciesCard
@@ -120,6 +123,7 @@ def soft_mask_intervals(genome: Genome) -> list[tuple[str, int, int]]:
     return out
 
 
+CACHE_VERSION = 1  # of the cached arrays' layout
 READERS = {"rmsk_out": read_rmsk_out, "rmsk_table": read_rmsk_table, "te_gff": read_te_gff, "bed": read_bed}
 
 
@@ -142,11 +146,22 @@ class Repeats:
         self.weight = card.repeats.weight if weight is None else weight
         self.path = Path(path) if path else card.repeats.path
         self.unknown: dict[str, int] = {}
+        if self.source == "soft_mask" and genome is None:
+            genome = Genome(card)
+        cache = self._cache_file(genome)
+        tracks = self._load(cache) if cache is not None else None
+        if tracks is None:
+            tracks = self._merged(self._read(genome))
+            if cache is not None:
+                self._save(cache, tracks)
+        self.index = IntervalIndex.from_tracks(tracks)
+
+    # ------------------------------------------------------------ reading, once per source file
+    def _read(self, genome: Genome | None) -> list[tuple[str, int, int]]:
+        card = self.card
         if self.source == "none":
             rows: list[tuple[str, int, int]] = []
         elif self.source == "soft_mask":
-            if genome is None:
-                genome = Genome(card)
             rows = soft_mask_intervals(genome)
         else:
             if self.path is None:
@@ -165,10 +180,55 @@ class Repeats:
                         path=self.path, line=self.unknown[first],
                         fix=f"add '{first}' as an alias in {card.source or 'the card'}")
                 raise InputFileError("no repeat intervals found (empty or truncated file)", path=self.path)
-        order = {c.name: i for i, c in enumerate(card.chromosomes)}
-        rows.sort(key=lambda x: (order[x[0]], x[1]))
-        self.bedtool = pybedtools.BedTool(rows).sort().merge() if rows else pybedtools.BedTool([])
-        self.index = IntervalIndex((iv.chrom, iv.start, iv.end) for iv in self.bedtool)
+        return rows
+
+    def _merged(self, rows: list[tuple[str, int, int]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """bedtools sort + merge; (starts, ends) per chromosome in card order."""
+        order = {c.name: i for i, c in enumerate(self.card.chromosomes)}
+        by: dict[str, tuple[list[int], list[int]]] = {}
+        for iv in (pybedtools.BedTool(rows).sort().merge() if rows else ()):
+            got = by.setdefault(iv.chrom, ([], []))
+            got[0].append(iv.start)
+            got[1].append(iv.end)
+        return {c: (np.array(by[c][0], np.int64), np.array(by[c][1], np.int64))
+                for c in sorted(by, key=order.__getitem__)}
+
+    def _cache_file(self, genome: Genome | None) -> Path | None:
+        """Where the merged intervals of this source are kept (``core.cache``): keyed by the file, its size and
+        modification time and the card's chromosome names, so every later process (each rank of a genome-wide
+        job) loads arrays instead of reading a whole genome's soft-mask or repeat file again."""
+        src = genome.path if self.source == "soft_mask" else self.path
+        if self.source == "none" or src is None or not Path(src).exists():
+            return None
+        key = json.dumps({"version": CACHE_VERSION, "source": self.source, "file": str(Path(src).resolve()),
+                          "fingerprint": fingerprint(src), "chromosomes": [c.name for c in self.card.chromosomes],
+                          "aliases": sorted(self.card._alias.items())}, sort_keys=True)
+        return cache_dir("repeats", key) / "repeats.npz"
+
+    def _load(self, path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                chroms = json.loads(str(z["chromosomes"]))
+                self.unknown = json.loads(str(z["unknown"]))
+                return {c: (z[f"s{i}"], z[f"e{i}"]) for i, c in enumerate(chroms)}
+        except (OSError, ValueError, KeyError):  # cut short or of another layout: read the source again
+            return None
+
+    def _save(self, path: Path, tracks: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        arrays = {"chromosomes": np.array(json.dumps(list(tracks))), "unknown": np.array(json.dumps(self.unknown))}
+        for i, (s, e) in enumerate(tracks.values()):
+            arrays[f"s{i}"], arrays[f"e{i}"] = s, e
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: numpy adds no suffix
+            np.savez_compressed(fh, **arrays)
+
+    @cached_property
+    def bedtool(self) -> pybedtools.BedTool:
+        """The merged intervals as bedtools sorts them (chromosome name, then start)."""
+        rows = [(c, int(s), int(e)) for c in sorted(self.index.keys())
+                for s, e in zip(*(a.tolist() for a in self.index.intervals(c)))]
+        return pybedtools.BedTool(rows) if rows else pybedtools.BedTool([])
 
     def intervals(self, chrom: str) -> tuple[np.ndarray, np.ndarray]:
         """Sorted, merged (starts, ends) of one chromosome (canonical or alias)."""
