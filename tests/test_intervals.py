@@ -51,6 +51,51 @@ def test_nearest_equals_brute_force(seed):
     assert idx.nearest("other", 5) == (-1, -1)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_flanking_equals_brute_force(seed):
+    """The intervals ending last before a gap and starting first after it, ties to the first in (start, end,
+    insertion) order, with many equal starts and ends."""
+    rng = np.random.default_rng(seed)
+    rows = [("c", int(a), int(a) + int(w)) for a, w in zip(rng.integers(0, 50, 80) * 100, rng.integers(1, 4, 80) * 50)]
+    idx = IntervalIndex(rows)
+    order = sorted(range(len(rows)), key=lambda i: (rows[i][1], rows[i][2], i))
+    for s in range(-100, 5500, 7):
+        e = s + int(rng.integers(1, 30))
+        if _brute(rows, "c", s, e):
+            continue  # not a gap
+        before = [i for i in order if rows[i][2] <= s]
+        after = [i for i in order if rows[i][1] >= e]
+        want_l = max(before, key=lambda i: (rows[i][2], -order.index(i))) if before else -1
+        want_r = min(after, key=lambda i: (rows[i][1], order.index(i))) if after else -1
+        assert idx.flanking("c", s, e) == (want_l, want_r), (s, e)
+    assert idx.flanking("other", 5, 6) == (-1, -1)
+
+
+def test_intergenic_neighbours_equal_a_scan_of_the_annotation():
+    """``ConsequenceAnnotator._intergenic`` names the genes that a plain scan of every transcript finds: the
+    one ending last before the site and the one starting first after it, within 55 kb, first in the annotation's
+    order among equals (the loop the index look-up replaced)."""
+    from plantllm.apps.consequence import ConsequenceAnnotator
+    from plantllm.species.annotation import locus_of
+
+    asm = Assembly(load_card(DATA / "cards" / "tair10_slice.yaml"))
+    ann = ConsequenceAnnotator(asm)
+    n = 0
+    for p in range(0, 1_500_000, 997):
+        if ann.body.any_overlap("1", p, p + 1):
+            continue
+        left = right = None
+        for t in (t for t in ann.tx if t.chrom == "1"):  # sorted by (chrom, start, end, id)
+            if t.end <= p and t.end > p - 55_000 and (left is None or t.end > left.end):
+                left = t
+            if t.start >= p + 1 and t.start < p + 1 + 55_000 and (right is None or t.start < right.start):
+                right = t
+        name = "-".join(ann.gene_of.get(t.id, (locus_of(t.gene_id),))[0] for t in (left, right) if t is not None)
+        assert ann._intergenic("1", "A", p, p + 1, p, "C", "A").gene_name == (name or "CHR_START-CHR_END"), p
+        n += 1
+    assert n > 200
+
+
 def test_long_feature_found_past_many_short_ones():
     # one 1 Mb gene and 500 short genes starting inside it: a fixed look-back of 50 or 200 genes
     # (the lookups this index replaced) misses the long one for positions near its end

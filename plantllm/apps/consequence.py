@@ -283,7 +283,7 @@ class ConsequenceAnnotator:
         """What the SNVs up- (``five``) or downstream of transcript ``i`` share in their entry of it, made once per
         transcript and side from an entry ``_entry`` makes: (sort key, ``top_of`` it, the text from the allele to
         HGVS.c's number, the number's offset from the distance, the text from HGVS.c's end to the distance, the
-        text after the distance, minus strand). ``snv_sites.flank_template`` writes a position's entry from it
+        text after the distance, minus strand). ``snv_sites.SnvSite`` writes a position's entry from it
         (``_flank`` + ``_hgvs``'s substitution, formatted: the site cache's tests compare the two)."""
         got = self._flank_forms.get((i, five))
         if got is None:
@@ -367,14 +367,12 @@ class ConsequenceAnnotator:
         return out
 
     def _intergenic(self, chrom, allele, hs, he, s, r, a) -> AnnEntry:
-        """SnpEff's intergenic_region entry: named after the nearest genes on both sides."""
-        left = right = None
-        for i in self.index.overlapping(chrom, hs - 10 * self.updown, he + 10 * self.updown).tolist():
-            t = self.tx[i]
-            if t.end <= hs and (left is None or t.end > left.end):
-                left = t
-            if t.start >= he and (right is None or t.start < right.start):
-                right = t
+        """SnpEff's intergenic_region entry: named after the nearest genes on both sides (within 10 x the
+        up/downstream reach of the site's flanks: 55 kb); ``[hs, he)`` overlaps no transcript."""
+        reach = 11 * self.updown
+        i, j = self.body.flanking(chrom, hs, he)  # ids are positions in self.tx
+        left = self.tx[i] if i >= 0 and self.tx[i].end > hs - reach else None
+        right = self.tx[j] if j >= 0 and self.tx[j].start < he + reach else None
         names = [self.gene_of.get(t.id, (locus_of(t.gene_id),) * 2)[0] for t in (left, right) if t is not None]
         name = "-".join(names) or "CHR_START-CHR_END"
         hg = f"n.{s + 1}{r}>{a}" if len(r) == 1 and len(a) == 1 else ""

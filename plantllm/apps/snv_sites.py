@@ -4,7 +4,7 @@ The ALTs of one site (a saturation VCF has three per position) differ in their A
 the last base of HGVS.c and, for a transcript whose CDS or 5' UTR holds the site, the coding change (codon,
 HGVS.p, effect) or a gained start codon. ``SnvSite`` keeps, per site, every other entry as its formatted text
 cut around the ALT base of HGVS.c (a ``Template``): an up/downstream entry (most entries of a site) straight
-from what its transcript's entries share at every position (``flank_template``), an intron, splice region,
+from what its transcript's entries share at every position (``flank_form``), an intron, splice region,
 3' UTR, non-coding exon or intergenic entry from the first ALT's entry made by ``ConsequenceAnnotator``'s own
 per-transcript code; that code runs per ALT for the CDS and 5' UTR transcripts only. The entries come out in the order that code sorts
 them (``AnnEntry.sort_key``, ties in insertion order), so the ANN text is the same byte for byte (the tests
@@ -92,20 +92,6 @@ class CodingForm:
                                                     info.get("codon_change", ""), info.get("aa_short", ""), impact))
 
 
-def flank_template(ann, i: int, s: int, r: str) -> tuple[tuple, Template] | None:
-    """(sort key, Template) of the up/downstream entry of transcript ``i`` for the SNVs of REF ``r`` at ``s``
-    (outside the transcript), from ``ann.flank_form``: no entry object, no HGVS look-up; None beyond the reach."""
-    t = ann.tx[i]
-    if s < t.start:
-        d, five = t.start - s, t.strand != "-"
-    else:
-        d, five = s - t.end + 1, t.strand == "-"
-    if d > ann.updown:
-        return None
-    key, top, head, off, mid, tail, minus = ann.flank_form(i, five)
-    return key, Template(head + str(d + off) + (_rc(r) if minus else r) + ">", mid + str(d) + tail, minus, top)
-
-
 def top_of(e: AnnEntry) -> tuple:
     """What ``ConsequenceAnnotator.annotate`` reads from ANN[0]."""
     return e.term, e.gene_id, e.feature_type, e.feature_id, e.codon_change, e.aa_short, e.impact
@@ -142,12 +128,22 @@ class SnvSite:
         self.coding: dict[int, list] = {}
         hs, he = s, s + 1
         order = 0
+        forms, reach, rc_r = ann._flank_forms, ann.updown, _rc(r)
         for order, i in enumerate(sorted(ann.index.overlapping(chrom, hs, he).tolist())):
             t = ann.tx[i]
-            if he <= t.start or hs >= t.end:  # up/downstream (most entries): a template from the start
-                got = flank_template(ann, i, s, r)
-                if got is not None:
-                    self.fixed.append([got[0], order, 0, got[1], (i, True)])
+            # up/downstream (most entries): a template straight from what the transcript's such entries share
+            # (``ConsequenceAnnotator.flank_form``), without an entry object or an HGVS look-up
+            if s < t.start:
+                d, five = t.start - s, t.strand != "-"
+            elif s >= t.end:
+                d, five = s - t.end + 1, t.strand == "-"
+            else:
+                d = -1
+            if d >= 0:
+                if d <= reach:
+                    key, top, head, off, mid, tail, minus = forms.get((i, five)) or ann.flank_form(i, five)
+                    self.fixed.append([key, order, 0, Template(head + str(d + off) + (rc_r if minus else r) + ">",
+                                                               mid + str(d) + tail, minus, top), (i, True)])
                 continue
             m = ann.model(i)
             if m.coding and m.exon_index(s) >= 0 and m.region(s) in ("cds", "utr5"):

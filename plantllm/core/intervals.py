@@ -125,6 +125,16 @@ class IntervalIndex:
     def any_overlap(self, key: Hashable, start: int, end: int) -> bool:
         return len(self.overlapping(key, start, end)) > 0
 
+    def flanking(self, key: Hashable, start: int, end: int) -> tuple[int, int]:
+        """For a gap ``[start, end)`` that no interval overlaps: (id of the interval ending last before it, id of
+        the interval starting first after it), -1 for none; of equal ones the first in sort order (start, end,
+        then insertion). Two look-ups in the sorted arrays (an intergenic variant's neighbouring genes)."""
+        t = self._tracks.get(key)
+        if t is None or not len(t.starts):
+            return -1, -1
+        hi = int(t.starts.searchsorted(end, "left"))  # everything before hi starts, so ends, before the gap
+        return (int(t.ids[t.argmax_end[hi - 1]]) if hi > 0 else -1), (int(t.ids[hi]) if hi < len(t.starts) else -1)
+
     def nearest(self, key: Hashable, pos: int) -> tuple[int, int]:
         """(id, distance) of the interval nearest to ``pos``: distance 0 for one containing it (the one
         starting first), else bases to its nearest end; (-1, -1) when the key has no interval.
