@@ -30,6 +30,7 @@ def test_queries_equal_brute_force(seed):
         assert sorted(idx.overlapping(key, s, e).tolist()) == _brute(rows, key, s, e)
         assert idx.any_overlap(key, s, e) == bool(_brute(rows, key, s, e))
         assert sorted(idx.containing(key, s).tolist()) == _brute(rows, key, s, s + 1)
+        assert idx.covered(key, s) == bool(_brute(rows, key, s, s + 1))
     pos = rng.integers(-10, 11_000, size=500)
     want = np.array([bool(_brute(rows, "1", p, p + 1)) for p in pos])
     assert (idx.covers("1", pos) == want).all()

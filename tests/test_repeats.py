@@ -68,6 +68,7 @@ def test_soft_mask_matches_lowercase(card):
     seq = g.fetch("1", 0, 1_500_000)
     assert rep.coverage()["1"] == int(soft_mask(seq).sum())
     assert np.array_equal(rep.mask("1", 100_000, 200_000), soft_mask(seq[100_000:200_000]))
+    assert [rep.covers("Chr1", p) for p in range(100_000, 101_000)] == soft_mask(seq[100_000:101_000]).tolist()
     # Soft-mask and the TAIR10 RepeatMasker track describe largely the same repeats.
     rm = Repeats(card, source="rmsk_table", path=RMSK)
     a, b = rep.mask("1", 0, 1_500_000), rm.mask("1", 0, 1_500_000)

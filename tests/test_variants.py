@@ -117,6 +117,19 @@ def test_multiallelic_site_shares_the_masked_pass(asm, mlm, tmp_path):
     assert [x for x, _ in a] == [x for x, _ in b] and np.allclose([y for _, y in a], [y for _, y in b], atol=1e-5)
 
 
+def test_repeat_flag_is_the_soft_mask(asm, mlm, tmp_path):
+    """Each scored allele's ``repeat`` says whether its base is soft-masked (the card's repeat source) in the
+    FASTA, over a stretch where repeats start and end."""
+    seq = asm.genome.fetch("1", 0, 1_500_000)
+    lower = np.frombuffer(seq.encode(), np.uint8) >= ord("a")
+    edges = np.flatnonzero(np.diff(lower.astype(np.int8)))
+    start = int(edges[len(edges) // 2]) - 20  # a repeat's border in the middle of the slice
+    vcf = write_saturation_vcf(asm, [("1", start, start + 40)], tmp_path / "r.vcf")
+    rows = list(score_vcf(asm, vcf, VariantScorer(mlm, "llr", window=64)))
+    assert len(rows) == 120 and {r.repeat for r in rows} == {True, False}
+    assert all(r.repeat == bool(lower[r.variant.pos]) for r in rows)
+
+
 def test_llr_reverse_complement_symmetry(asm, mlm):
     """GPN's LLR averages both strands: for the same site, log P(alt) - log P(ref) must be the mean of the
     forward and reverse-complement masked predictions, so swapping the model's view of the strand is neutral."""

@@ -312,7 +312,7 @@ def score_variants(asm: Assembly, variants: Iterator[Variant], scorer: "VariantS
         csq = ann.annotate(v.chrom, v.pos, ref, alt, v.end if v.end > 0 else None, info=v.info) \
             if ann and on_genome else None
         if on_genome and last_repeat[0] != (v.chrom, v.pos):  # the ALTs of a site: one look-up
-            last_repeat[:] = [(v.chrom, v.pos), bool(rep.mask(v.chrom, v.pos, v.pos + 1)[0])]
+            last_repeat[:] = [(v.chrom, v.pos), rep.covers(v.chrom, v.pos)]
         rep_hit = last_repeat[1] if on_genome else False
         sub = subgenome.get(v.chrom)
         if sub is None:

@@ -156,6 +156,14 @@ class IntervalIndex:
                 best, dist = int(t.ids[hi]), d
         return best, dist
 
+    def covered(self, key: Hashable, pos: int) -> bool:
+        """Is the 0-based position ``pos`` inside any interval of ``key``? (one look-up; ``covers`` for many)"""
+        t = self._tracks.get(key)
+        if t is None:
+            return False
+        hi = int(t.starts.searchsorted(pos, "right"))
+        return hi > 0 and int(t.max_end[hi - 1]) > pos
+
     # ------------------------------------------------------------ many positions
     def covers(self, key: Hashable, pos: np.ndarray) -> np.ndarray:
         """Boolean per position: is it inside any interval of ``key``? (vectorized)"""

@@ -238,6 +238,10 @@ class Repeats:
         """Boolean per-base repeat mask of ``chrom[start:end]``."""
         return self.index.mask(self.card.canonical(chrom), start, end)
 
+    def covers(self, chrom: str, pos: int) -> bool:
+        """Is the 0-based base ``pos`` of ``chrom`` repeat sequence?"""
+        return self.index.covered(self.card.canonical(chrom), pos)
+
     def fraction(self, chrom: str, start: int, end: int) -> float:
         return float(self.mask(chrom, start, end).mean()) if end > start else 0.0
 
