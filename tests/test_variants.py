@@ -85,6 +85,7 @@ def test_scores_ranked_tsv_and_vcf(asm, mlm, tmp_path):
     vcf = write_saturation_vcf(asm, [("1", 3700, 3800), ("1", 20_000, 20_050)], tmp_path / "sat.vcf")
     s = run_scoring(asm, vcf, mlm, tmp_path / "out", method="llr", window=64, batch_size=16)
     assert s["scored"] == 3 * 150 and s["vcf_stats"]["ref_mismatch"] == 0
+    assert not list((tmp_path / "out" / ".plantllm-job").glob(".tsv-sort*"))  # the merge's sort runs are gone
     rows = [line.split("\t") for line in (tmp_path / "out" / "ranked.tsv").read_text().splitlines()]
     head, body = rows[0], rows[1:]
     assert head[:3] == ["rank", "priority", "chrom"] and [int(r[0]) for r in body] == list(range(1, 451))

@@ -9,14 +9,15 @@ ranking (evidence, priority, rank, percentile). Strings never become a Python ob
 * ranked TSV: an external sort by rank. One pass over the parts sends every row, with its rank,
   to one of at most ``BUCKETS`` temporary Arrow files by rank range; each file is then read, sorted
   by rank and written as TSV, in chunks;
+* ranked TSV text: ``variant_report.tsv_text`` (pandas' to_csv text, made column by column in Arrow);
 * scored VCF: the input VCF is read record by record beside a cursor over its shard's part rows
-  (``RecordRows``), both in record order;
+  (``RecordRows``: the texts of the PLLM_ fields, a batch at a time), both in record order, and those
+  texts are spliced into each record's line (``scored_vcf``);
 * summary and plots: counts and means per consequence code, a fixed sample of rows for the plot.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -30,13 +31,14 @@ from plantllm.apps.consequence import RANK
 from plantllm.apps.priority import PriorityConfig, load_priority, rank_arrays
 from plantllm.apps.score_plot import plot_score_meaning
 from plantllm.apps.variant_ann import SharedEffects, SideReader
+from plantllm.apps.scored_vcf import float_texts, write_vcf
 from plantllm.apps.variant_report import (consequence_auroc, label_evaluation, model_names, plot_summary,
-                                          summary_sample, tsv_names, tsv_text, write_vcf)
+                                          summary_sample, tsv_names, tsv_text)
 from plantllm.apps.variant_scoring import check_scored
 from plantllm.core import console as con
 from plantllm.core.errors import InputFileError, PlantLLMError
 from plantllm.core.intervals import IntervalIndex
-from plantllm.core.io import atomic_write
+from plantllm.core.io import atomic_write, scratch_dir
 from plantllm.inference.engine import Job
 from plantllm.models.runner import forwards_per_site
 from plantllm.species.assembly import Assembly
@@ -78,13 +80,26 @@ def record_keys(job: Job, asm: Assembly):
     original VCF, in file order, the same key the parts carry."""
     index = IntervalIndex((s.chrom, s.start, s.end) for s in job.shards)
     counters: dict[int, int] = {}
+    canonical: dict[str, str | None] = {}
+    # records come in file order, so most fall in the shard of the record before: with disjoint shards
+    # (the engine's plan) that shard is the only one that can hold them and the index is not asked
+    spans = sorted((s.chrom, s.start, s.end) for s in job.shards)
+    disjoint = all(a[0] != b[0] or a[2] <= b[1] for a, b in zip(spans, spans[1:]))
+    last = [None, 0, 0, 0]  # chrom, start, end, position in job.shards of the shard that held the last record
 
     def key_of(_i: int, rec) -> tuple[int, int] | None:
-        canon = asm.card.try_canonical(rec.chrom)
-        hit = index.containing(canon, rec.start).tolist() if canon is not None else []
-        if not hit:
-            return None
-        s = job.shards[hit[0]].index
+        name, pos = rec.chrom, rec.start
+        canon = canonical[name] if name in canonical else canonical.setdefault(name, asm.card.try_canonical(name))
+        if disjoint and canon == last[0] and last[1] <= pos < last[2]:
+            at = last[3]
+        else:
+            hit = index.containing(canon, pos).tolist() if canon is not None else []
+            if not hit:
+                return None
+            at = hit[0]
+            shard = job.shards[at]
+            last[:] = shard.chrom, shard.start, shard.end, at
+        s = job.shards[at].index
         counters[s] = counters.get(s, 0) + 1
         return (s, counters[s])
 
@@ -102,24 +117,40 @@ def _batches(job: Job, columns: list[str]):
 
 
 class RecordRows:
-    """``rows(key)`` for ``write_vcf``: ALT -> values of the rows of the record ``key`` = (shard, ordinal), from a
-    cursor over that shard's part (read batch by batch) and the ranking's arrays (indexed by global row)."""
+    """``rows(key)`` for ``write_vcf``: ALT -> the texts of its PLLM_ fields (``scored_vcf.PLLM_KEYS`` order) of the
+    rows of the record ``key`` = (shard, ordinal), from a cursor over that shard's part (read batch by batch) and
+    the ranking's arrays (indexed by global row). The texts are made a batch at a time (floats by htslib:
+    ``float_texts``), no dict per row."""
 
     def __init__(self, job: Job, offsets: np.ndarray, n_models: int, ranked: dict[str, np.ndarray]):
-        self.job, self.offsets, self.ranked = job, offsets, ranked
+        self.job, self.offsets, self.ranked, self.n_models = job, offsets, ranked, n_models
         self.cols = ["record", "alt", "consequence", "gene", "scored_by"] + [f"score{i}" for i in range(n_models)]
         self.shard, self.rows_left = None, iter(())
-        self.head = None  # the next row of the shard not yet given out: (record, global row, values)
+        self.head = None  # the next row of the shard not yet given out: (record, alt, texts)
+
+    def _texts(self, b: pa.RecordBatch, g: slice) -> list:
+        n, ranked = b.num_rows, self.ranked
+
+        def num(a):  # a float for the VCF; NaN (an allele not scored) or a missing value -> '.'
+            return float_texts(np.asarray(a, dtype=np.float64), missing_nan=True)
+
+        col = lambda c: b.column(c).to_numpy(zero_copy_only=False)  # noqa: E731
+        dots = [(".",) * n]
+        opt = [num(ranked[k][g]) if k in ranked else dots[0] for k in ("pct_class", "calibrated_score", "pct_neutral")]
+        scores = [num(col(f"score{i}")) for i in range(self.n_models)] if self.n_models > 1 else []
+        return list(zip(b.column("consequence").to_pylist(), [x or "." for x in b.column("gene").to_pylist()],
+                        num(col("score0")), b.column("scored_by").to_pylist(), *opt,
+                        float_texts(ranked["priority"][g]), [str(int(x)) for x in ranked["rank"][g].tolist()],
+                        *scores))
 
     def _rows(self, s: int):
         at = int(self.offsets[s])
         for b in self.job.part_batches(self.job.shards[s], self.cols):
-            cols = {c: b.column(c).to_pylist() for c in self.cols}
-            for j, rec in enumerate(cols["record"]):
-                yield rec, at + j, {c: cols[c][j] for c in self.cols[1:]}
+            yield from zip(b.column("record").to_pylist(), b.column("alt").to_pylist(),
+                           self._texts(b, slice(at, at + b.num_rows)))
             at += b.num_rows
 
-    def rows(self, key: tuple[int, int] | None) -> dict[str, dict]:
+    def rows(self, key: tuple[int, int] | None) -> dict[str, tuple]:
         if key is None:
             return {}
         s, ordinal = key
@@ -131,14 +162,12 @@ class RecordRows:
                 self.head = next(self.rows_left, None)
                 if self.head is None:
                     return found
-            rec, g, vals = self.head
+            rec, alt, texts = self.head
             if rec > ordinal:
                 return found
             self.head = None
             if rec == ordinal:
-                vals = {**vals, "csq": vals["consequence"], "score": vals["score0"]}
-                vals.update({k: a[g] for k, a in self.ranked.items()})
-                found[vals["alt"]] = vals
+                found[alt] = texts
 
 
 def _rank_inputs(job: Job, n: int, n_models: int, calibrated: bool, neutral) -> dict:
@@ -183,7 +212,7 @@ def write_ranked_tsv(job: Job, ranked: dict[str, np.ndarray], n_models: int, pat
         [f"score{i}" for i in range(n_models)]
     names, cols, extra = tsv_names(part_cols + ["dosage_weighted_score"] + list(ranked), models)
     file_name = {c: asm.genome.file_name(c) for c in asm.genome.chromosomes(nuclear_only=False)}
-    with tempfile.TemporaryDirectory(dir=job.dir, prefix="tsv-sort-") as tmp:
+    with scratch_dir(job.dir, "tsv-sort") as tmp:  # a killed merge's runs are removed by the next merge
         paths = [Path(tmp) / f"{k:04d}.arrow" for k in range(nb)]
         sinks = [pa.OSFile(str(p), "wb") for p in paths]
         writers, held = [None] * nb, [[] for _ in range(nb)]

@@ -1,4 +1,5 @@
-"""Variant ranking and its outputs, from columns: priority, ranked TSV, scored VCF, plots, zero-shot checks.
+"""Variant ranking and its outputs, from columns: priority, ranked TSV, plots, zero-shot checks (the scored VCF:
+``scored_vcf``).
 
 Everything here works on columns: Arrow tables of ranked rows, numpy arrays, integer codes of the
 consequence classes; no Python object per variant. A run's merge (``variant_merge``) feeds them
@@ -15,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from plantllm.apps.consequence import SEVERITY, has_effects
+from plantllm.apps.consequence import SEVERITY
 from plantllm.apps.priority import PriorityConfig, score_columns
 from plantllm.apps.priority import prioritize as _prioritize
 from plantllm.core import console as con
-from plantllm.core.io import atomic_path, atomic_write, tabix_index
+from plantllm.core.io import atomic_path, atomic_write
 from plantllm.species.assembly import Assembly
 
 def prioritize(table: pa.Table, method: "str | list[str]" = "llr", config: PriorityConfig | None = None,
@@ -46,7 +47,59 @@ def tsv_names(column_names: list[str], models: list[str] | None = None) -> tuple
 
 
 def tsv_text(rows: pa.Table, names: list[str], cols: list[str], extra: list[str], file_name: dict[str, str]) -> str:
-    """TSV lines of ranked rows (1-based positions, the FASTA's chromosome names)."""
+    """TSV lines of ranked rows (1-based positions, the FASTA's chromosome names): the text pandas' ``to_csv``
+    (``tsv_text_pandas``) writes, made column by column in Arrow (floats by ``%.6g``, as pandas formats them),
+    ~5x faster; rows it would quote or write differently (a missing string or integer, a tab or quote in a
+    string, a chromosome not in the FASTA) go through pandas."""
+    import pyarrow.compute as pc
+
+    if not rows.num_rows:
+        return tsv_text_pandas(rows, names, cols, extra, file_name)
+    source = {"score": cols[0], **dict(zip(extra, cols))}
+    texts, done = [], {}  # source column -> its texts (``score`` repeats a model's column)
+    for name in names:
+        key = source.get(name, name)
+        col = rows.column(key)
+        t = col.type
+        if col.null_count and not pa.types.is_floating(t):
+            return tsv_text_pandas(rows, names, cols, extra, file_name)
+        if name == "chrom":
+            enc = col.combine_chunks().dictionary_encode()
+            terms = enc.dictionary.to_pylist()
+            if any(x not in file_name for x in terms):
+                return tsv_text_pandas(rows, names, cols, extra, file_name)
+            texts.append(pa.array([file_name[x] for x in terms], pa.string()).take(enc.indices))
+        elif pa.types.is_floating(t):
+            texts.append(done[key] if key in done else done.setdefault(key, _g6(col.to_numpy())))
+        elif pa.types.is_integer(t):
+            texts.append(pc.cast(pc.add(col, 1) if name == "pos" else col, pa.string()))
+        elif pa.types.is_boolean(t):
+            texts.append(pc.cast(pc.cast(col, pa.int8()), pa.string()))
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            if pc.any(pc.match_substring_regex(col, '[\\t"\\r\\n]')).as_py():  # csv would quote these
+                return tsv_text_pandas(rows, names, cols, extra, file_name)
+            texts.append(col)
+        else:
+            return tsv_text_pandas(rows, names, cols, extra, file_name)
+    lines = pc.binary_join_element_wise(*texts, "\t")
+    return "\n".join(lines.to_pylist()) + "\n"
+
+
+def _g6(x: np.ndarray) -> pa.Array:
+    """``"%.6g" % v`` of each value, the way pandas' ``float_format`` writes it (hand-written: Arrow's float to
+    string cast writes the shortest repr instead). A column of few distinct values (the dosage) is formatted
+    once per value, told apart by their bits (0.0 and -0.0 differ)."""
+    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    if len(x) > 4096 and len(np.unique(bits[:1024])) <= 32:
+        u, inv = np.unique(bits, return_inverse=True)
+        if len(u) <= len(x) // 16:
+            return pa.array(["%.6g" % v for v in u.view(np.float64).tolist()], pa.string()).take(pa.array(inv))
+    return pa.array(["%.6g" % v for v in x.tolist()], pa.string())
+
+
+def tsv_text_pandas(rows: pa.Table, names: list[str], cols: list[str], extra: list[str],
+                    file_name: dict[str, str]) -> str:
+    """``tsv_text`` by pandas: the reference, and the path for rows the fast one does not take."""
     df = rows.to_pandas()
     df["chrom"] = df["chrom"].map(file_name)
     df["pos"] = df["pos"] + 1
@@ -70,148 +123,6 @@ def write_tsv(table: pa.Table, order: np.ndarray, path: Path, asm: Assembly, mod
         for i in range(0, len(order), chunk):
             fh.write(tsv_text(table.take(pa.array(order[i:i + chunk])), names, cols, extra, file_name))
     return path
-
-
-def write_vcf(src: str | Path, locate, key_of, path: Path, method: str, model: str,
-              models: list[str] | None = None, contigs: list[str] = (), asm: Assembly | None = None,
-              annotator=None, annotations=None, snpeff_compatible: bool = False) -> Path:
-    """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), bgzipped with a
-    tabix index (``.tbi``), atomically. ``key_of(i, record)`` gives the key ``locate.rows(key)`` finds a
-    record's rows by: ALT -> that row's values (``csq``, ``gene``, ``score``, ``scored_by``, ``priority``,
-    ``rank``, ``score<i>``, optionally ``pct_class``, ``calibrated_score``, ``pct_neutral``), read record by
-    record (``variant_merge.RecordRows``), never all rows at once. With several models, ``PLLM_SCORE<i>``
-    carries model i's score (its path in the header). ``contigs``:
-    the sequence names of the records (from the VCF's index), declared where the header lacks them.
-    With ``asm`` and an ``annotator`` (apps.consequence.ConsequenceAnnotator), every record, scored or not,
-    also gets SnpEff-standard ``ANN``/``LOF``/``NMD`` (replacing an older ``ANN``); without an annotator an
-    ``ANN`` the input has is kept as it is (``--use-existing-annotation``). ``annotations``: instead of an
-    annotator, ``annotations.fields(key, record)`` gives each record's (ANN, LOF, NMD) already computed
-    (``variant_ann.SideReader``: the shards' side files). ``snpeff_compatible``: the ANN was made in SnpEff's
-    reader convention (``snpeff_compat``), which the header says."""
-    import pysam
-
-    pysam.set_verbosity(0)
-    vin = pysam.VariantFile(str(src))
-    header = _header(vin, contigs, method, model, models, annotator is not None or annotations is not None)
-    if snpeff_compatible and (annotator is not None or annotations is not None):
-        from plantllm.apps.snpeff_compat import HEADER_LINE
-
-        header.add_line(HEADER_LINE)
-    with atomic_path(path) as tmp:
-        with pysam.VariantFile(str(tmp), "wz", header=header) as vout:
-            for i, rec in enumerate(vin, 1):
-                new = vout.new_record(contig=rec.chrom, start=rec.start, stop=rec.stop, alleles=rec.alleles,
-                                      id=rec.id, qual=rec.qual, filter=rec.filter.keys(), info=dict(rec.info))
-                for s in rec.samples:
-                    for k, v in rec.samples[s].items():
-                        new.samples[s][k] = v
-                key = key_of(i, rec)
-                found = locate.rows(key)
-                if any(a in found for a in (rec.alts or ())):
-                    _annotate(new, [found.get(a) for a in (rec.alts or ())], models)
-                if annotations is not None:
-                    _set_ann(new, annotations.fields(key, rec))
-                elif annotator is not None:
-                    _snpeff_ann(new, rec, asm, annotator)
-                vout.write(new)
-        tabix_index(tmp, path, preset="vcf")
-    vin.close()
-    return path
-
-
-def _header(vin, contigs: list[str], method: str, model: str, models: list[str] | None, ann: bool = False):
-    from plantllm.apps.effects import ANN_HEADER, LOF_HEADER, NMD_HEADER
-
-    header = vin.header.copy()
-    if ann:  # SnpEff's own header text, so SnpSift and bcftools read the field
-        for key, desc in (("ANN", ANN_HEADER), ("LOF", LOF_HEADER), ("NMD", NMD_HEADER)):
-            if key in header.info:
-                header.info.remove_header(key)
-            header.add_meta("INFO", items=[("ID", key), ("Number", "."), ("Type", "String"), ("Description", desc)])
-    for key, num, typ, desc in (
-            ("PLLM_CSQ", "A", "String", "plantllm most severe consequence per ALT"),
-            ("PLLM_GENE", "A", "String", "plantllm gene of that consequence"),
-            ("PLLM_SCORE", "A", "Float", f"plantllm {method} score per ALT (model {Path(model).name}); "
-                                         "negative = ALT less likely"),
-            ("PLLM_PRIORITY", "A", "Float", "plantllm priority 0.5*impact + 0.5*evidence percentile"),
-            ("PLLM_RANK", "A", "Integer", "plantllm rank of the ALT (1 = highest priority)"),
-            ("PLLM_METHOD", "A", "String", "plantllm method that scored the ALT (llr, pll, clm, delta, embedding, "
-                                          "track) or unscored:<reason>"),
-            ("PLLM_PCT_CLASS", "A", "Float", "plantllm percentage of this run's scored ALTs of the same consequence "
-                                             "class with a score at or below this one"),
-            ("PLLM_CALIBRATED", "A", "Float", "plantllm calibrated score: score - the model's neutral background "
-                                              "mean for its context and ALT (variants score --calibrated)"),
-            ("PLLM_PCT_NEUTRAL", "A", "Float", "plantllm percentage of the model's neutral background at or below "
-                                               "the calibrated score"),
-            *[(f"PLLM_SCORE{i}", "A", "Float", f"plantllm score of model {i}: {m}")
-              for i, m in enumerate(models or [], 1) if len(models) > 1]):
-        header.add_meta("INFO", items=[("ID", key), ("Number", num), ("Type", typ), ("Description", desc)])
-    # VCFs without ##contig lines are common (the maize set has none); pysam needs them to write records
-    for c in contigs:
-        if c not in header.contigs:
-            header.contigs.add(c)
-    return header
-
-
-def _annotate(new, rows: list, models: list[str] | None) -> None:
-    """The PLLM_ fields of one record; ``rows``: per ALT its values (a dict) or None (an ALT without a row)."""
-    new.info["PLLM_CSQ"] = tuple(r["csq"] if r is not None else "." for r in rows)
-    new.info["PLLM_GENE"] = tuple((r["gene"] or ".") if r is not None else "." for r in rows)
-    new.info["PLLM_SCORE"] = tuple(_num(r, "score") for r in rows)
-    new.info["PLLM_METHOD"] = tuple(r["scored_by"] if r is not None else "." for r in rows)
-    for key, col in (("PLLM_PCT_CLASS", "pct_class"), ("PLLM_CALIBRATED", "calibrated_score"),
-                     ("PLLM_PCT_NEUTRAL", "pct_neutral")):
-        vals = tuple(_num(r, col) for r in rows)
-        if any(v is not None for v in vals):
-            new.info[key] = vals
-    new.info["PLLM_PRIORITY"] = tuple(float(r["priority"]) if r is not None else None for r in rows)
-    new.info["PLLM_RANK"] = tuple(int(r["rank"]) if r is not None else None for r in rows)
-    if models and len(models) > 1:
-        for i in range(len(models)):
-            new.info[f"PLLM_SCORE{i + 1}"] = tuple(_num(r, f"score{i}") for r in rows)
-
-
-def _num(row, col):
-    """A float for the VCF, None (written '.') for a missing row or value or a NaN (an allele not scored)."""
-    if row is None or row.get(col) is None:
-        return None
-    x = float(row[col])
-    return x if x == x else None
-
-
-def _snpeff_ann(new, rec, asm: Assembly, annotator) -> None:
-    """ANN (every ALT x transcript), LOF and NMD of one record, as ``plantllm variants annotate`` writes them."""
-    canon = asm.card.try_canonical(rec.chrom)
-    if canon is None:
-        return
-    entries = []
-    for alt in rec.alts or ():
-        if not has_effects(rec.ref, alt):
-            continue
-        end = rec.stop if alt.startswith("<") else None
-        entries += annotator.effects(canon, rec.start, rec.ref, alt, end)
-    for key in ("ANN", "LOF", "NMD"):
-        if key in new.info:
-            del new.info[key]
-    if entries:
-        new.info["ANN"] = tuple(e.format() for e in entries)
-        lof, nmd = annotator.lof_nmd(entries)
-        if lof:
-            new.info["LOF"] = tuple(lof)
-        if nmd:
-            new.info["NMD"] = tuple(nmd)
-
-
-def _set_ann(new, fields: tuple | None) -> None:
-    """Replace a record's ANN, LOF and NMD by (ANN entries, LOF, NMD); None leaves them as they are."""
-    if fields is None:
-        return
-    for key in ("ANN", "LOF", "NMD"):
-        if key in new.info:
-            del new.info[key]
-    for key, value in zip(("ANN", "LOF", "NMD"), fields):
-        if value:
-            new.info[key] = value
 
 
 def summary_sample(n: int, max_points: int = 200_000) -> np.ndarray | None:
@@ -243,7 +154,9 @@ def plot_summary(table: pa.Table, path: Path, method: str, max_points: int = 200
     for c, g in df.groupby("chrom", sort=True):
         ax[1].scatter(g["pos"] + 1, g["score"], s=4, label=f"chromosome {c}")
     ax[1].set_xlabel("position (bp)"), ax[1].set_ylabel("score"), ax[1].set_title("scores along the chromosome")
-    ax[1].legend(fontsize=7)
+    # beside the axes, not loc='best': that one tests each place against every point drawn (~6 us per variant
+    # of a run's merge), and a legend outside hides no point
+    ax[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
