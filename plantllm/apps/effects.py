@@ -128,6 +128,12 @@ def _terms(effects: list[str]) -> tuple[str, str, int, int]:
     return got
 
 
+def entry_terms(effects: list[str]) -> tuple[str, str, int, int]:
+    """(Annotation, Annotation_Impact, impact rank, most severe type's rank) of an entry with these effect types:
+    what its ``format`` writes and its ``sort_key`` starts with."""
+    return _terms(effects)
+
+
 @dataclass(slots=True)
 class AnnEntry:
     """One ANN entry: one allele x one feature (transcript, or the intergenic region)."""

@@ -6,8 +6,9 @@ HGVS.p, effect) or a gained start codon. ``SnvSite`` keeps, per site, every othe
 cut around the ALT base of HGVS.c (a ``Template``): an up/downstream entry (most entries of a site) straight
 from what its transcript's entries share at every position (``flank_form``), an intron, splice region,
 3' UTR, non-coding exon or intergenic entry from the first ALT's entry made by ``ConsequenceAnnotator``'s own
-per-transcript code; that code runs per ALT for the CDS and 5' UTR transcripts only. The entries come out in the order that code sorts
-them (``AnnEntry.sort_key``, ties in insertion order), so the ANN text is the same byte for byte (the tests
+per-transcript code. That code runs per ALT for the CDS and 5' UTR transcripts only, and a CDS entry of a
+site's later ALTs is written from the first ALT's (``CodingForm``). The entries come out in the order that code
+sorts them (``AnnEntry.sort_key``, ties in insertion order), so the ANN text is the same byte for byte (the tests
 compare the two paths on every SNV of the test genome slice).
 
 Written here, not in a library: SnpEff itself recomputes each ALT from scratch; this is only a cache of our
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from plantllm.apps.coding import coding_effects
-from plantllm.apps.effects import AnnEntry, _terms
+from plantllm.apps.effects import AnnEntry, entry_terms
 from plantllm.core.sequence import reverse_complement as _rc
 
 
@@ -85,7 +86,7 @@ class CodingForm:
     def entry(self, allele: str, a: str, effects: list[str], info: dict) -> tuple[tuple, Ready]:
         """(sort key, entry) of ALT ``a`` whose coding change is ``info`` (``coding.snv_coding``), ``effects`` all
         of the entry's effect types: what ``_entry(...).format()`` and ``sort_key()`` give."""
-        annotation, impact, rank, top = _terms(effects)
+        annotation, impact, rank, top = entry_terms(effects)
         text = (allele + "|" + annotation + "|" + impact + self.mid + (_rc(a) if self.minus else a) + "|"
                 + info["hgvs_p"] + self.tail)
         return (rank, top) + self.key, Ready(text, (annotation.split("&")[0], self.gene, "transcript", self.fid,
@@ -121,7 +122,7 @@ class SnvSite:
         self.key, self.first = (chrom, s, r), (allele, a)
         # (sort key, order, j, entry of the first ALT -> its Template, (transcript or -1: intergenic, flank))
         self.fixed: list[list] = []
-        self.dynamic: list[tuple[int, int, bool]] = []  # (order, transcript or -1, flank): computed per ALT
+        self.dynamic: list[tuple[int, int, bool]] = []  # (order, transcript or -1, False): computed per ALT
         self.templates: list[Template] | None = None
         self.texts: dict[int, str] = {}  # id of a fixed entry of the first ALT -> its text, once written
         # transcript whose CDS holds the site -> [splice effects, rank, core, the first ALT's entry -> its CodingForm]
@@ -195,11 +196,9 @@ class SnvSite:
             return AlleleAnn([t.text(allele, a) for t in ts], [], ts[0].top if ts else None)
         chrom, s, r = self.key
         items = list(self.fixed)
-        for order, i, flank in self.dynamic:
+        for order, i, _ in self.dynamic:
             if i < 0:
                 got = [ann._intergenic(chrom, allele, s, s + 1, s, r, a)]
-            elif flank:
-                got = [x] if (x := ann._flank(i, allele, s, s + 1, r, a, s, s + 1)) is not None else []
             elif i in self.coding:  # the CDS: the coding change on the site's splice effects and rank
                 static, rank, core, form = self.coding[i]
                 m = ann.model(i)
