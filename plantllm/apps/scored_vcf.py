@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from plantllm.apps.consequence import has_effects
 from plantllm.core.io import atomic_path, tabix_index
-from plantllm.species.assembly import Assembly
 
 #: the PLLM_ INFO keys of a scored ALT, in the order ``RecordRows`` gives their texts (``PLLM_SCORE<i>`` follow
 #: with several models); the optional ones are written only when some ALT of the record has a value
@@ -92,26 +90,25 @@ def pllm_sets(keys: tuple, rows: list[tuple]) -> list[tuple[str, str]]:
 
 
 def write_vcf(src: str | Path, locate, key_of, path: Path, method: str, model: str,
-              models: list[str] | None = None, contigs: list[str] = (), asm: Assembly | None = None,
-              annotator=None, annotations=None, snpeff_compatible: bool = False) -> Path:
+              models: list[str] | None = None, contigs: list[str] = (), annotations=None,
+              snpeff_compatible: bool = False) -> Path:
     """The input VCF with plantllm INFO fields on every scored ALT (declared in the header), bgzipped with a
     tabix index (``.tbi``), atomically. ``key_of(i, record)`` gives the key ``locate.rows(key)`` finds a
     record's rows by: ALT -> the texts of that ALT's PLLM_ fields in ``PLLM_KEYS`` order (then
     ``PLLM_SCORE<i>`` with several models), read record by record (``variant_merge.RecordRows``), never all
     rows at once. With several models, ``PLLM_SCORE<i>`` carries model i's score (its path in the header).
     ``contigs``: the sequence names of the records (from the VCF's index), declared where the header lacks them.
-    With ``asm`` and an ``annotator`` (apps.consequence.ConsequenceAnnotator), every record, scored or not,
-    also gets SnpEff-standard ``ANN``/``LOF``/``NMD`` (replacing an older ``ANN``); without an annotator an
-    ``ANN`` the input has is kept as it is (``--use-existing-annotation``). ``annotations``: instead of an
-    annotator, ``annotations.fields(key, record)`` gives each record's (ANN, LOF, NMD) already computed
-    (``variant_ann.SideReader``: the shards' side files). ``snpeff_compatible``: the ANN was made in SnpEff's
+    With ``annotations``, every record, scored or not, also gets SnpEff-standard ``ANN``/``LOF``/``NMD``
+    (replacing an older ``ANN``): ``annotations.fields(key, record)`` gives each record's (ANN, LOF, NMD), from the
+    shards' side files or computed there (``variant_ann.SideReader``); without it an ``ANN`` the input has is kept
+    as it is (``--use-existing-annotation``). ``snpeff_compatible``: the ANN was made in SnpEff's
     reader convention (``snpeff_compat``), which the header says."""
     import pysam
 
     pysam.set_verbosity(0)
     vin = pysam.VariantFile(str(src))
-    header = _header(vin, contigs, method, model, models, annotator is not None or annotations is not None)
-    if snpeff_compatible and (annotator is not None or annotations is not None):
+    header = _header(vin, contigs, method, model, models, annotations is not None)
+    if snpeff_compatible and annotations is not None:
         from plantllm.apps.snpeff_compat import HEADER_LINE
 
         header.add_line(HEADER_LINE)
@@ -133,8 +130,7 @@ def write_vcf(src: str | Path, locate, key_of, path: Path, method: str, model: s
                 found = locate.rows(key)
                 sets = pllm_sets(keys, [found.get(a) or _missing(len(keys)) for a in alts]) \
                     if found and any(a in found for a in alts) else []
-                fields = annotations.fields(key, rec) if annotations is not None else \
-                    _effects(rec, asm, annotator) if annotator is not None else None
+                fields = annotations.fields(key, rec) if annotations is not None else None
                 if fields is not None:
                     sets += [(k, ",".join(v)) for k, v in zip(REPLACED, fields) if v]
                 if sets or fields is not None:
@@ -202,21 +198,3 @@ def _header(vin, contigs: list[str], method: str, model: str, models: list[str] 
         if c not in header.contigs:
             header.contigs.add(c)
     return header
-
-
-def _effects(rec, asm: Assembly, annotator) -> tuple | None:
-    """(ANN entries, LOF, NMD) of one record as ``plantllm variants annotate`` writes them (every ALT x
-    transcript); None (left as it is) for a sequence the assembly does not know."""
-    canon = asm.card.try_canonical(rec.chrom)
-    if canon is None:
-        return None
-    entries = []
-    for alt in rec.alts or ():
-        if not has_effects(rec.ref, alt):
-            continue
-        end = rec.stop if alt.startswith("<") else None
-        entries += annotator.effects(canon, rec.start, rec.ref, alt, end)
-    if not entries:
-        return (), (), ()
-    lof, nmd = annotator.lof_nmd(entries)
-    return tuple(e.format() for e in entries), tuple(lof or ()), tuple(nmd or ())

@@ -292,7 +292,7 @@ def merge_outputs(job: Job, asm: Assembly, vcf, out: Path, dirs: list[Path], met
     vcf_values = {k: ranked[k] for k in ("priority", "rank", "pct_class", "calibrated_score", "pct_neutral")
                   if k in ranked}
     write_vcf(vcf, RecordRows(job, offsets, len(dirs), vcf_values), record_keys(job, asm), out / "scored.vcf.gz",
-              method, str(model_dir), [str(d) for d in dirs], contigs=vcf_contigs(Path(spec["indexed"])), asm=asm,
+              method, str(model_dir), [str(d) for d in dirs], contigs=vcf_contigs(Path(spec["indexed"])),
               annotations=SideReader(job, asm, lambda: SharedEffects(asm, snpeff_compatible=compat))
               if asm.has_annotation and not keep_annotation else None, snpeff_compatible=compat)
     _plots(job, n, out, method, raw[0], codes, terms, ranked, neutral, calibrated)
