@@ -25,6 +25,12 @@ from plantllm.core.sequence import reverse_complement as _rc
 
 
 
+def ends_in_change(f: list[str], minus: bool, r: str, a: str) -> bool:
+    """Does the ANN entry ``f`` (its 16 fields) have an HGVS.c ending in the substitution REF ``r`` > ALT ``a``
+    (upper case; complemented on a minus-strand transcript), so that its text can be cut around the ALT base?"""
+    return len(f) == 16 and f[9].endswith((_rc(r) + ">" + _rc(a)) if minus else (r + ">" + a))
+
+
 class Template:
     """One entry whose text depends on the ALT only through the allele and HGVS.c's last base."""
 
@@ -42,8 +48,7 @@ class Template:
         (upper case); None when its HGVS.c does not end in that substitution (then the entry is computed per
         ALT)."""
         f = (text or e.format()).split("|")
-        change = (_rc(r) + ">" + _rc(a)) if minus else (r + ">" + a)
-        if len(f) != 16 or not f[9].endswith(change) or e.codon_change or e.cds:
+        if not ends_in_change(f, minus, r, a) or e.codon_change or e.cds:
             return None
         return cls("|" + "|".join(f[1:9]) + "|" + f[9][:-1], "|" + "|".join(f[10:]), minus, top_of(e))
 
@@ -78,8 +83,7 @@ class CodingForm:
     def of(cls, e: AnnEntry, minus: bool, r: str, a: str) -> "CodingForm | None":
         """None when the entry's HGVS.c does not end in the substitution REF ``r`` > ALT ``a``."""
         f = e.format().split("|")
-        change = (_rc(r) + ">" + _rc(a)) if minus else (r + ">" + a)
-        if len(f) != 16 or not f[9].endswith(change):
+        if not ends_in_change(f, minus, r, a):
             return None
         return cls(e, minus, "|" + "|".join(f[3:9]) + "|" + f[9][:-1], "|" + "|".join(f[11:]))
 
